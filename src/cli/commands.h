@@ -1,0 +1,12 @@
+// Each subcommand of `slidesparse` lives in its own file and registers itself here. A command's
+// callback throws CLI::RuntimeError(code) to set a non-zero exit status.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace slidesparse::cli {
+
+void add_info_command(CLI::App& app);
+void add_selftest_command(CLI::App& app);
+
+}  // namespace slidesparse::cli

@@ -1,0 +1,38 @@
+// One check for every CUDA-side status type: check(status, "expr", __FILE__, __LINE__) throws
+// slidesparse::CudaError naming the call, the status and the place. SS_CUDA_CHECK(expr) wraps it;
+// SS_CHECK_LAUNCH("op") checks cudaGetLastError() after a kernel launch (and synchronises when
+// SLIDESPARSE_SYNC_CHECK=1 is set in the environment, to pin asynchronous faults on the op).
+#pragma once
+
+#include <cublasLt.h>
+#include <cuda_runtime.h>
+#include <cusparse.h>
+
+#include <string>
+
+#include "slidesparse/error.h"
+
+namespace slidesparse {
+
+class CudaError : public Error {
+ public:
+  using Error::Error;
+};
+
+// cudaErrorMemoryAllocation and CUBLAS_STATUS_ALLOC_FAILED become this subclass, so callers can
+// say "out of memory" plainly and free what they hold.
+class OutOfMemoryError : public CudaError {
+ public:
+  using CudaError::CudaError;
+};
+
+void check(cudaError_t status, const char* expr, const char* file, int line);
+void check(cublasStatus_t status, const char* expr, const char* file, int line);
+void check(cusparseStatus_t status, const char* expr, const char* file, int line);
+void check_launch(const char* op, const char* file, int line);
+bool sync_check_enabled();
+
+}  // namespace slidesparse
+
+#define SS_CUDA_CHECK(expr) ::slidesparse::check((expr), #expr, __FILE__, __LINE__)
+#define SS_CHECK_LAUNCH(op) ::slidesparse::check_launch((op), __FILE__, __LINE__)

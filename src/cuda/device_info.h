@@ -1,0 +1,43 @@
+// What GPU and CUDA libraries this process sees: used by `slidesparse info`, by the tuning
+// database's hardware key, by result folder names, and to refuse FP8 below cc 8.9.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "slidesparse/dtype.h"
+
+namespace slidesparse {
+
+struct GpuInfo {
+  int device = 0;
+  std::string name;  // "NVIDIA H100 80GB HBM3"
+  int cc_major = 0;
+  int cc_minor = 0;
+  int sm_count = 0;
+  int64_t memory_bytes = 0;
+  int64_t l2_bytes = 0;
+  std::string short_name() const;  // "H100" style: name without vendor prefix and spaces
+  int cc() const { return cc_major * 10 + cc_minor; }
+};
+
+struct LibraryVersions {
+  int cuda_runtime = 0;     // cudaRuntimeGetVersion, e.g. 13000
+  int cuda_driver = 0;      // cudaDriverGetVersion (0 without a driver)
+  int64_t cublaslt = 0;     // cublasLtGetVersion, e.g. 130100
+  int cusparselt = 0;       // runtime version when a GPU is present, else the header's; 0 if absent
+  bool cusparselt_built = false;
+  std::string toolchain() const;  // "cuda13.0" style tag for result folder names
+};
+
+// The current device, or nullopt when no usable GPU is present (no driver, no device).
+std::optional<GpuInfo> query_gpu();
+bool gpu_available();
+LibraryVersions query_library_versions();
+
+// Throws NotSupportedError "fp8 needs compute capability >= 8.9; <GPU> is cc X.Y" when `compute`
+// cannot run on the current GPU.
+void require_dtype_supported(DType compute);
+
+}  // namespace slidesparse
