@@ -13,6 +13,8 @@ namespace slidesparse {
 
 // Source column of lifted slot `slot` (0 <= slot < k_slide(k)), or -1 where the slot is zero.
 int64_t lift_source_col(int64_t slot, int64_t k, Sparsity sparsity);
+// lift_source_col for every slot 0 .. k_slide(k)-1 (the whole map of one row).
+std::vector<int64_t> lift_source_cols(int64_t k, Sparsity sparsity);
 
 // Instantiated for float, int8_t, bf16_t and fp8_e4m3_t.
 template <class T>

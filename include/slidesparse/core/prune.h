@@ -14,9 +14,11 @@ namespace slidesparse {
 
 struct PatternViolation {
   int64_t row = 0;
-  int64_t block = 0;     // block index along cols (block of L for Z:L, group of 4 for 2:4)
-  int nonzeros = 0;      // non-zeros found in that block
-  int max_nonzeros = 0;  // the most the pattern allows
+  int64_t block = 0;      // block index along cols (block of L for Z:L, group of 4 for 2:4)
+  int nonzeros = 0;       // non-zeros found in that block
+  int max_nonzeros = 0;   // the most the pattern allows
+  int64_t col_begin = 0;  // columns [col_begin, col_end) of the block (clipped to cols)
+  int64_t col_end = 0;
   std::string describe() const;  // "row 3, block 7 (cols 56..63): 7 non-zeros, at most 6 allowed"
 };
 
