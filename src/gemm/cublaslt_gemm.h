@@ -1,0 +1,24 @@
+// cuBLASLt dense backend: INT8 -> int32, FP8 E4M3 -> bf16 / fp32 (optionally with outer-vector
+// scales and bias fused), BF16 -> bf16 / fp32, in the "TN" form sm_90 requires for 8-bit types
+// (W row-major = column-major transposed, x row-major = column-major non-transposed).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "gemm/gemm_op.h"
+
+namespace slidesparse {
+
+GemmSupport cublaslt_supports(const GemmProblem& problem);
+
+// Builds a plan (descriptors + algorithm). nullopt / is_default algorithm: heuristic #0.
+std::shared_ptr<const GemmPlan> make_cublaslt_plan(const GemmProblem& problem,
+                                                   const std::optional<GemmAlgorithm>& algorithm);
+
+// Up to `max_count` algorithms the heuristic offers for this problem (tuning candidates), with
+// cublaslt_heuristic_index set and is_default = false.
+std::vector<GemmAlgorithm> cublaslt_heuristic_algorithms(const GemmProblem& problem, int max_count);
+
+}  // namespace slidesparse

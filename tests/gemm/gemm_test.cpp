@@ -1,0 +1,288 @@
+// The GEMM backends on their own, against core/gemm_ref.h: cuBLASLt INT8 (exact), cuSPARSELt INT8
+// on a 2:4 weight (exact, and equal to cuBLASLt), FP8 -> fp32 and BF16 -> bf16 within stated
+// error, the 2:4 check, the plan cache and algorithm reporting. Outputs are poisoned first.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "common/gpu_skip.h"
+#include "cuda/resources.h"
+#include "gemm/cublaslt_gemm.h"
+#include "gemm/gemm_op.h"
+#include "slidesparse/core/float_formats.h"
+#include "slidesparse/core/gemm_ref.h"
+#include "slidesparse/core/prune.h"
+#include "slidesparse/core/quant.h"
+#include "slidesparse/error.h"
+#ifdef SLIDESPARSE_HAVE_CUSPARSELT
+#include "gemm/cusparselt_gemm.h"
+#endif
+
+namespace slidesparse {
+namespace {
+
+template <class T>
+DeviceBuffer to_device(const std::vector<T>& v) {
+  DeviceBuffer b(std::max<size_t>(v.size() * sizeof(T), 1));
+  SS_CUDA_CHECK(cudaMemcpy(b.get(), v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice));
+  return b;
+}
+
+template <class T>
+std::vector<T> to_host(const DeviceBuffer& b, size_t count) {
+  std::vector<T> v(count);
+  SS_CUDA_CHECK(cudaMemcpy(v.data(), b.get(), count * sizeof(T), cudaMemcpyDeviceToHost));
+  return v;
+}
+
+// 0xFF bytes: int32 -1, float / bf16 NaN: an unwritten element cannot pass.
+DeviceBuffer poisoned(size_t bytes) {
+  DeviceBuffer b(bytes);
+  SS_CUDA_CHECK(cudaMemset(b.get(), 0xFF, bytes));
+  return b;
+}
+
+std::vector<int8_t> random_int8(size_t count, std::mt19937& rng) {
+  std::uniform_int_distribution<int> dist(-127, 127);
+  std::vector<int8_t> v(count);
+  for (auto& e : v) e = static_cast<int8_t>(dist(rng));
+  return v;
+}
+
+std::vector<float> random_float(size_t count, std::mt19937& rng, float scale = 1.0f) {
+  std::normal_distribution<float> dist(0.0f, scale);
+  std::vector<float> v(count);
+  for (auto& e : v) e = dist(rng);
+  return v;
+}
+
+struct Diff {
+  double rel = 0;
+  double max_abs = 0;
+  bool nan = false;
+};
+
+Diff compare(const std::vector<float>& out, const std::vector<float>& ref) {
+  double num = 0, den = 0;
+  Diff d;
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (std::isnan(out[i]) || std::isinf(out[i])) d.nan = true;
+    const double e = static_cast<double>(out[i]) - ref[i];
+    num += e * e;
+    den += static_cast<double>(ref[i]) * ref[i];
+    d.max_abs = std::max(d.max_abs, std::abs(e));
+  }
+  d.rel = std::sqrt(num / std::max(den, 1e-30));
+  return d;
+}
+
+GemmProblem problem(GemmBackend backend, DType dtype, DType out, int64_t n, int64_t k, int64_t m) {
+  GemmProblem p;
+  p.backend = backend;
+  p.dtype = dtype;
+  p.out_dtype = out;
+  p.n = n;
+  p.k = k;
+  p.m = m;
+  return p;
+}
+
+void run_plan(const GemmPlan& plan, const void* w, const void* x, void* d) {
+  DeviceBuffer workspace(std::max<size_t>(plan.workspace_size(), 1));
+  GemmArgs args;
+  args.weight = w;
+  args.x = x;
+  args.d = d;
+  args.workspace = workspace.get();
+  args.workspace_bytes = workspace.bytes();
+  plan.run(args, nullptr);
+  SS_CUDA_CHECK(cudaDeviceSynchronize());
+}
+
+TEST(CublasLtGemm, Int8MatchesReferenceExactly) {
+  SS_SKIP_WITHOUT_GPU();
+  std::mt19937 rng(11);
+  const int64_t m = 48, n = 80, k = 160;
+  const auto x = random_int8(m * k, rng), w = random_int8(n * k, rng);
+  const auto ref = gemm_int8_ref(x, w, m, n, k);
+  auto dx = to_device(x), dw = to_device(w);
+  auto dd = poisoned(m * n * sizeof(int32_t));
+  auto plan = get_gemm_plan(problem(GemmBackend::kCublasLt, DType::kI8, DType::kI32, n, k, m),
+                            std::nullopt);
+  EXPECT_TRUE(plan->algorithm().is_default);
+  run_plan(*plan, dw.get(), dx.get(), dd.get());
+  EXPECT_EQ(to_host<int32_t>(dd, m * n), ref);
+}
+
+TEST(CublasLtGemm, Bf16AndFp8WithinStatedError) {
+  SS_SKIP_WITHOUT_GPU();
+  std::mt19937 rng(12);
+  const int64_t m = 33, n = 72, k = 208;
+  const auto xf = random_float(m * k, rng), wf = random_float(n * k, rng);
+  {
+    const auto x = to_bf16_vector(xf), w = to_bf16_vector(wf);
+    const auto ref = gemm_bf16_ref(x, w, m, n, k);
+    auto dx = to_device(x), dw = to_device(w);
+    auto dd = poisoned(m * n * 2);
+    auto plan = get_gemm_plan(problem(GemmBackend::kCublasLt, DType::kBF16, DType::kBF16, n, k, m),
+                              std::nullopt);
+    run_plan(*plan, dw.get(), dx.get(), dd.get());
+    const auto out = to_float_vector(std::span<const bf16_t>(to_host<bf16_t>(dd, m * n)));
+    const Diff d = compare(out, ref);
+    EXPECT_FALSE(d.nan);
+    EXPECT_LT(d.rel, 4e-3) << "bf16 output: one bf16 rounding of an fp32 sum";
+  }
+  try {
+    const auto qx = quantize_rows_e4m3(xf, m, k), qw = quantize_rows_e4m3(wf, n, k);
+    const auto ref = gemm_e4m3_ref(qx.codes, qw.codes, m, n, k);
+    auto dx = to_device(qx.codes), dw = to_device(qw.codes);
+    auto dd = poisoned(m * n * 4);
+    auto plan = get_gemm_plan(
+        problem(GemmBackend::kCublasLt, DType::kFP8E4M3, DType::kF32, n, k, m), std::nullopt);
+    run_plan(*plan, dw.get(), dx.get(), dd.get());
+    const Diff d = compare(to_host<float>(dd, m * n), ref);
+    EXPECT_FALSE(d.nan);
+    EXPECT_LT(d.rel, 1e-5) << "fp8 products are exact in fp32; only the summation order differs";
+  } catch (const NotSupportedError& e) {
+    GTEST_SKIP() << "fp8: " << e.what();
+  }
+}
+
+TEST(CublasLtGemm, RefusesWhatItCannotDoWithAReason) {
+  SS_SKIP_WITHOUT_GPU();
+  auto p = problem(GemmBackend::kCublasLt, DType::kI8, DType::kI32, 64, 100, 16);
+  const GemmSupport s = supports(p);
+  EXPECT_FALSE(s.supported);
+  EXPECT_NE(s.reason.find("K % 16"), std::string::npos) << s.reason;
+  EXPECT_THROW(get_gemm_plan(p, std::nullopt), NotSupportedError);
+  p.k = 96;
+  p.bias = true;
+  EXPECT_FALSE(supports(p).supported);
+}
+
+TEST(CublasLtGemm, HeuristicCandidatesAndForcedAlgorithm) {
+  SS_SKIP_WITHOUT_GPU();
+  const auto p = problem(GemmBackend::kCublasLt, DType::kI8, DType::kI32, 256, 256, 64);
+  const auto candidates = cublaslt_heuristic_algorithms(p, 4);
+  ASSERT_FALSE(candidates.empty());
+  const GemmAlgorithm& last = candidates.back();
+  auto plan = get_gemm_plan(p, last);
+  EXPECT_FALSE(plan->algorithm().is_default);
+  EXPECT_EQ(plan->algorithm().cublaslt_algo, last.cublaslt_algo);
+  // The same (problem, algorithm) comes back from the cache.
+  EXPECT_EQ(get_gemm_plan(p, last).get(), plan.get());
+  EXPECT_NE(get_gemm_plan(p, std::nullopt).get(), plan.get());
+  std::mt19937 rng(13);
+  const auto x = random_int8(64 * 256, rng), w = random_int8(256 * 256, rng);
+  auto dx = to_device(x), dw = to_device(w);
+  auto dd = poisoned(64 * 256 * 4);
+  run_plan(*plan, dw.get(), dx.get(), dd.get());
+  EXPECT_EQ(to_host<int32_t>(dd, 64 * 256), gemm_int8_ref(x, w, 64, 256, 256));
+}
+
+#ifdef SLIDESPARSE_HAVE_CUSPARSELT
+
+TEST(CusparseLtGemm, Int8On24WeightEqualsReferenceAndCublasLt) {
+  SS_SKIP_WITHOUT_GPU();
+  std::mt19937 rng(21);
+  const int64_t m = 64, n = 96, k = 192;
+  const auto x = random_int8(m * k, rng);
+  auto w = random_int8(n * k, rng);
+  prune_magnitude<int8_t>(w, n, k, Sparsity::parse("2:4"));
+  const auto ref = gemm_int8_ref(x, w, m, n, k);
+  auto dx = to_device(x), dw = to_device(w);
+  const CompressedWeight cw = compress_sparse_weight(DType::kI8, n, k, dw.get(), nullptr, "test W");
+  auto sparse = get_gemm_plan(problem(GemmBackend::kCusparseLt, DType::kI8, DType::kI32, n, k, m),
+                              std::nullopt);
+  EXPECT_TRUE(sparse->algorithm().is_default);
+  auto dd_sparse = poisoned(m * n * 4);
+  run_plan(*sparse, cw.data.get(), dx.get(), dd_sparse.get());
+  auto dense = get_gemm_plan(problem(GemmBackend::kCublasLt, DType::kI8, DType::kI32, n, k, m),
+                             std::nullopt);
+  auto dd_dense = poisoned(m * n * 4);
+  run_plan(*dense, dw.get(), dx.get(), dd_dense.get());
+  const auto out_sparse = to_host<int32_t>(dd_sparse, m * n);
+  EXPECT_EQ(out_sparse, ref);
+  EXPECT_EQ(out_sparse, to_host<int32_t>(dd_dense, m * n));
+}
+
+TEST(CusparseLtGemm, Fp8AndBf16WithinStatedError) {
+  SS_SKIP_WITHOUT_GPU();
+  std::mt19937 rng(22);
+  const int64_t m = 32, n = 64, k = 128;
+  const auto xf = random_float(m * k, rng);
+  auto wf = random_float(n * k, rng);
+  prune_magnitude<float>(wf, n, k, Sparsity::parse("2:4"));
+  {
+    const auto x = to_bf16_vector(xf), w = to_bf16_vector(wf);
+    const auto ref = gemm_bf16_ref(x, w, m, n, k);
+    auto dx = to_device(x), dw = to_device(w);
+    const CompressedWeight cw = compress_sparse_weight(DType::kBF16, n, k, dw.get(), nullptr, "W");
+    auto plan = get_gemm_plan(
+        problem(GemmBackend::kCusparseLt, DType::kBF16, DType::kBF16, n, k, m), std::nullopt);
+    auto dd = poisoned(m * n * 2);
+    run_plan(*plan, cw.data.get(), dx.get(), dd.get());
+    const auto out = to_float_vector(std::span<const bf16_t>(to_host<bf16_t>(dd, m * n)));
+    const Diff d = compare(out, ref);
+    EXPECT_FALSE(d.nan);
+    EXPECT_LT(d.rel, 4e-3);
+  }
+  try {
+    const auto qx = quantize_rows_e4m3(xf, m, k), qw = quantize_rows_e4m3(wf, n, k);
+    const auto ref = gemm_e4m3_ref(qx.codes, qw.codes, m, n, k);
+    auto dx = to_device(qx.codes), dw = to_device(qw.codes);
+    const CompressedWeight cw =
+        compress_sparse_weight(DType::kFP8E4M3, n, k, dw.get(), nullptr, "W");
+    auto plan = get_gemm_plan(
+        problem(GemmBackend::kCusparseLt, DType::kFP8E4M3, DType::kF32, n, k, m), std::nullopt);
+    auto dd = poisoned(m * n * 4);
+    run_plan(*plan, cw.data.get(), dx.get(), dd.get());
+    const Diff d = compare(to_host<float>(dd, m * n), ref);
+    EXPECT_FALSE(d.nan);
+    EXPECT_LT(d.rel, 1e-5);
+  } catch (const NotSupportedError& e) {
+    GTEST_SKIP() << "fp8: " << e.what();
+  }
+}
+
+TEST(CusparseLtGemm, WeightThatIsNot24IsAPatternError) {
+  SS_SKIP_WITHOUT_GPU();
+  std::mt19937 rng(23);
+  const int64_t n = 32, k = 64;
+  auto w = random_int8(n * k, rng);
+  prune_magnitude<int8_t>(w, n, k, Sparsity::parse("2:4"));
+  w[5 * k + 8] = 7;  // a third non-zero in group 2 of row 5
+  w[5 * k + 9] = 7;
+  w[5 * k + 10] = 7;
+  auto dw = to_device(w);
+  EXPECT_THROW(compress_sparse_weight(DType::kI8, n, k, dw.get(), nullptr, "broken W"),
+               PatternError);
+}
+
+TEST(CusparseLtGemm, RefusesUnalignedShapesAndReportsForcedConfig) {
+  SS_SKIP_WITHOUT_GPU();
+  auto p = problem(GemmBackend::kCusparseLt, DType::kI8, DType::kI32, 64, 128, 17);
+  const GemmSupport s = supports(p);
+  EXPECT_FALSE(s.supported);
+  EXPECT_NE(s.reason.find("m must be"), std::string::npos) << s.reason;
+  p.m = 64;
+  const int max_id = cusparselt_max_alg_config_id(p);
+  EXPECT_GE(max_id, 0);
+  GemmAlgorithm forced;
+  forced.is_default = false;
+  forced.alg_config_id = max_id;
+  auto plan = get_gemm_plan(p, forced);
+  EXPECT_FALSE(plan->algorithm().is_default);
+  EXPECT_EQ(plan->algorithm().alg_config_id, max_id);
+  GemmAlgorithm too_far = forced;
+  too_far.alg_config_id = max_id + 1000;
+  EXPECT_THROW(get_gemm_plan(p, too_far), NotSupportedError);
+}
+
+#endif  // SLIDESPARSE_HAVE_CUSPARSELT
+
+}  // namespace
+}  // namespace slidesparse
