@@ -14,6 +14,7 @@ namespace {
 constexpr uint32_t kF32SignMask = 0x80000000u;
 constexpr uint32_t kF32AbsMask = 0x7FFFFFFFu;
 constexpr uint32_t kF32ExpMask = 0x7F800000u;
+constexpr uint16_t kBf16CanonicalNaN = 0x7FFF;
 
 // E4M3: 1 sign, 4 exponent (bias 7), 3 mantissa bits; no infinities, S.1111.111 is NaN.
 constexpr int kE4M3Bias = 7;
@@ -32,10 +33,9 @@ float to_float(bf16_t v) { return std::bit_cast<float>(static_cast<uint32_t>(v.b
 
 bf16_t bf16_from_float(float v) {
   uint32_t bits = std::bit_cast<uint32_t>(v);
-  if (f32_is_nan(bits)) {
-    // Keep the sign and force a quiet NaN (truncation alone could turn a NaN into an infinity).
-    return bf16_t{static_cast<uint16_t>((bits >> 16) | 0x0040u)};
-  }
+  // Every NaN becomes the canonical 0x7FFF, sign dropped, as CUDA's conversion does (truncation
+  // alone could also turn a NaN with a low payload into an infinity).
+  if (f32_is_nan(bits)) return bf16_t{kBf16CanonicalNaN};
   // Round to nearest even on the 16 dropped bits; a carry correctly bumps the exponent and
   // turns the largest values into infinity, as the GPU does.
   uint32_t lsb = (bits >> 16) & 1u;

@@ -3,7 +3,6 @@
 #include "slidesparse/core/prune.h"
 
 #include <algorithm>
-#include <array>
 #include <cmath>
 #include <limits>
 #include <sstream>

@@ -37,6 +37,9 @@ TEST(Bf16, SpecialValues) {
   EXPECT_EQ(bf16_from_float(-0.0f).bits, 0x8000);
   EXPECT_EQ(bf16_from_float(std::numeric_limits<float>::infinity()).bits, 0x7F80);
   EXPECT_TRUE(std::isnan(to_float(bf16_from_float(std::numeric_limits<float>::quiet_NaN()))));
+  // CUDA's __float2bfloat16_rn returns the canonical NaN 0x7FFF whatever the sign and payload.
+  EXPECT_EQ(bf16_from_float(std::numeric_limits<float>::quiet_NaN()).bits, 0x7FFF);
+  EXPECT_EQ(bf16_from_float(-std::numeric_limits<float>::quiet_NaN()).bits, 0x7FFF);
   // A NaN whose payload lives only in the low 16 bits must not become infinity.
   const float low_payload_nan = std::bit_cast<float>(0x7F800001u);
   EXPECT_TRUE(std::isnan(to_float(bf16_from_float(low_payload_nan))));
