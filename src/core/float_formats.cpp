@@ -61,7 +61,8 @@ float to_float(fp8_e4m3_t v) {
 fp8_e4m3_t e4m3_from_float(float v) {
   const uint32_t bits = std::bit_cast<uint32_t>(v);
   const uint8_t sign = static_cast<uint8_t>((bits & kF32SignMask) >> 24);
-  if (f32_is_nan(bits)) return fp8_e4m3_t{static_cast<uint8_t>(kE4M3NaN | sign)};
+  // Every NaN becomes 0x7F, sign dropped: CUDA's float conversion canonicalises NaN first.
+  if (f32_is_nan(bits)) return fp8_e4m3_t{kE4M3NaN};
   const uint32_t abs_bits = bits & kF32AbsMask;
   const float magnitude = std::bit_cast<float>(abs_bits);
 

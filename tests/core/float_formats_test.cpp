@@ -108,7 +108,8 @@ TEST(E4M3, ZerosAndNaN) {
   EXPECT_TRUE(std::signbit(to_float(fp8_e4m3_t{0x80})));
   EXPECT_TRUE(is_zero(fp8_e4m3_t{0x80}));
   EXPECT_EQ(e4m3_bits(std::numeric_limits<float>::quiet_NaN()), 0x7F);
-  EXPECT_EQ(e4m3_bits(-std::numeric_limits<float>::quiet_NaN()), 0xFF);
+  // Like CUDA's conversion, a negative NaN also becomes 0x7F (the sign is dropped).
+  EXPECT_EQ(e4m3_bits(-std::numeric_limits<float>::quiet_NaN()), 0x7F);
   EXPECT_TRUE(std::isnan(to_float(fp8_e4m3_t{0x7F})));
   EXPECT_TRUE(std::isnan(to_float(fp8_e4m3_t{0xFF})));
   EXPECT_FALSE(is_zero(fp8_e4m3_t{0x7F}));

@@ -1,8 +1,9 @@
 // Storage types for bf16 and FP8 E4M3 on the host, with exact conversions. Both hold raw bits so
 // host buffers can be copied byte for byte to the GPU (__nv_bfloat16, __nv_fp8_e4m3).
 // Conversions from float round to nearest, ties to even; E4M3 saturates finite values at +-448
-// (the SATFINITE behaviour of the GPU conversion) and maps NaN to NaN (0x7F / 0xFF); bf16 maps
-// every NaN to the canonical 0x7FFF, as __float2bfloat16_rn does.
+// (the SATFINITE behaviour of the GPU conversion) and maps every NaN to 0x7F; bf16 maps every
+// NaN to the canonical 0x7FFF. Both match CUDA's __nv_cvt_float_to_fp8 / __float2bfloat16_rn bit
+// for bit over all 2^32 floats. Decoding 0x7F / 0xFF gives NaN.
 #pragma once
 
 #include <cstdint>
