@@ -1,0 +1,27 @@
+// Launcher of the dequant epilogue of the 8-bit linear layer: the GEMM accumulator times the
+// per-token and per-channel scales, plus bias, rounded to bf16. Bit-equal to core/gemm_ref.h
+// dequant_ref (each multiply and add rounded on its own, never fused).
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "slidesparse/dtype.h"
+#include "slidesparse/tune/tuning_lookup.h"
+
+namespace slidesparse {
+
+// acc: [m, n] row-major with row stride ld_acc, acc_dtype kI32, kF32 or kBF16.
+// y[m][n] = bf16( ((float(acc) * scale_per_token[m]) * scale_per_channel[n]) + bias[n] ).
+// Null scale pointers mean factor 1, null bias means no bias. y: bf16 [m, n], row stride ld_y.
+// config: zeros = default; block_threads (multiple of 32, <= 1024; each thread owns 8 columns)
+// and rows_per_block (rows each thread walks, reusing its per-channel scales) are honoured.
+void launch_dequant(const void* acc, DType acc_dtype, int64_t m, int64_t n, int64_t ld_acc,
+                    const float* scale_per_token, const float* scale_per_channel, const float* bias,
+                    void* y, int64_t ld_y, cudaStream_t stream, KernelLaunchConfig config = {});
+
+// The configuration launch_dequant uses for `config` at this n; throws Error when invalid.
+KernelLaunchConfig resolve_dequant_config(int64_t n, KernelLaunchConfig config);
+
+}  // namespace slidesparse
