@@ -257,13 +257,18 @@ std::vector<std::string> known_model_names() {
 }
 
 ModelConfig resolve_model(std::string_view name_or_path) {
+  return ModelConfig::load(resolve_model_path(name_or_path));
+}
+
+fs::path resolve_model_path(std::string_view name_or_path) {
   SS_REQUIRE(!name_or_path.empty(), "resolve_model: empty model name or path");
   fs::path as_path{std::string(name_or_path)};
   std::error_code ec;
-  if (fs::exists(as_path, ec)) return ModelConfig::load(as_path);
+  if (fs::is_directory(as_path, ec)) return as_path / "config.json";
+  if (fs::exists(as_path, ec)) return as_path;
   for (const fs::path& dir : model_search_dirs()) {
     fs::path candidate = dir / (std::string(name_or_path) + ".json");
-    if (fs::is_regular_file(candidate, ec)) return ModelConfig::load(candidate);
+    if (fs::is_regular_file(candidate, ec)) return candidate;
   }
   std::ostringstream msg;
   msg << "unknown model '" << name_or_path

@@ -67,6 +67,8 @@ std::vector<LinearShape> benchmark_linear_shapes(const ModelConfig& config);
 // $SLIDESPARSE_MODELS_DIR and then in the repository's models/ folder. Unknown name -> Error
 // listing the known names.
 ModelConfig resolve_model(std::string_view name_or_path);
+// The config.json file resolve_model would read (same lookup, same errors).
+std::filesystem::path resolve_model_path(std::string_view name_or_path);
 
 // Names (file stems) of the configs resolve_model finds by name, sorted, without duplicates.
 std::vector<std::string> known_model_names();

@@ -270,11 +270,15 @@ std::span<const std::byte> SafetensorsFile::bytes(const TensorInfo& tensor) cons
   return {base_ + header_.data_offset() + tensor.begin, static_cast<size_t>(tensor.nbytes())};
 }
 
-void SafetensorsFile::release(const TensorInfo& tensor) const {
-  if (tensor.nbytes() == 0) return;
+void SafetensorsFile::release(const TensorInfo& tensor) const { release(bytes(tensor)); }
+
+void SafetensorsFile::release(std::span<const std::byte> range) const {
+  if (range.empty() || base_ == nullptr) return;
+  SS_REQUIRE(range.data() >= base_ && range.data() + range.size() <= base_ + size_,
+             "SafetensorsFile::release: range outside the mapping of " << path_.string());
   const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
-  uint64_t begin = header_.data_offset() + tensor.begin;
-  uint64_t end = header_.data_offset() + tensor.end;
+  uint64_t begin = static_cast<uint64_t>(range.data() - base_);
+  uint64_t end = begin + range.size();
   begin = begin / page * page;
   end = std::min<uint64_t>((end + page - 1) / page * page, (size_ + page - 1) / page * page);
   // Advisory: file-backed pages come back from the page cache if touched again.
@@ -413,7 +417,7 @@ SafetensorsWriter::SafetensorsWriter(fs::path path, std::vector<TensorSpec> spec
     offset += bytes;
   }
   data_bytes_ = offset;
-  written_.assign(specs_.size(), false);
+  written_.assign(specs_.size(), 0);
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');  // data region 8-byte aligned, as the reference
   data_offset_ = 8 + text.size();
@@ -443,26 +447,39 @@ SafetensorsWriter::~SafetensorsWriter() {
 }
 
 void SafetensorsWriter::write(std::string_view name, std::span<const std::byte> data) {
+  auto it = index_.find(name);
+  SS_REQUIRE(it == index_.end() || written_[it->second] == 0,
+             "safetensors writer " << path_.string() << ": tensor '" << name << "' written twice");
+  SS_REQUIRE(it == index_.end() ||
+                 data.size() == static_cast<uint64_t>(specs_[it->second].nbytes()),
+             "safetensors writer " << path_.string() << ": tensor '" << name << "' has "
+                                   << data.size() << " bytes, declared "
+                                   << specs_[it->second].nbytes());
+  write_part(name, data);
+}
+
+void SafetensorsWriter::write_part(std::string_view name, std::span<const std::byte> data) {
   SS_REQUIRE(!finished_ && fd_ >= 0, "safetensors writer " << path_.string() << " is closed");
   auto it = index_.find(name);
   SS_REQUIRE(it != index_.end(),
              "safetensors writer " << path_.string() << ": tensor '" << name << "' not declared");
-  size_t i = it->second;
-  SS_REQUIRE(!written_[i],
-             "safetensors writer " << path_.string() << ": tensor '" << name << "' written twice");
+  const size_t i = it->second;
   const uint64_t expected = static_cast<uint64_t>(specs_[i].nbytes());
-  SS_REQUIRE(data.size() == expected, "safetensors writer " << path_.string() << ": tensor '"
-                                                            << name << "' has " << data.size()
-                                                            << " bytes, declared " << expected);
-  pwrite_all(fd_, data.data(), data.size(), data_offset_ + offsets_[i], tmp_path_);
-  written_[i] = true;
+  SS_REQUIRE(written_[i] + data.size() <= expected,
+             "safetensors writer " << path_.string() << ": tensor '" << name << "' gets "
+                                   << written_[i] + data.size() << " bytes, declared "
+                                   << expected);
+  pwrite_all(fd_, data.data(), data.size(), data_offset_ + offsets_[i] + written_[i], tmp_path_);
+  written_[i] += data.size();
 }
 
 void SafetensorsWriter::finish() {
   SS_REQUIRE(!finished_ && fd_ >= 0, "safetensors writer " << path_.string() << " is closed");
   for (size_t i = 0; i < specs_.size(); ++i)
-    SS_REQUIRE(written_[i], "safetensors writer " << path_.string() << ": tensor '"
-                                                  << specs_[i].name << "' was never written");
+    SS_REQUIRE(written_[i] == static_cast<uint64_t>(specs_[i].nbytes()),
+               "safetensors writer " << path_.string() << ": tensor '" << specs_[i].name
+                                     << "' was written with " << written_[i] << " of "
+                                     << specs_[i].nbytes() << " bytes");
   if (::fsync(fd_) != 0) throw Error("fsync of " + tmp_path_.string() + " failed: " + errno_text());
   int rc = ::close(fd_);
   fd_ = -1;

@@ -71,6 +71,8 @@ class SafetensorsFile {
   std::span<const std::byte> bytes(std::string_view name) const { return bytes(info(name)); }
   // Tells the kernel the pages of this tensor are no longer needed (madvise DONTNEED).
   void release(const TensorInfo& tensor) const;
+  // The same for any byte range of this file's mapping (e.g. a chunk of a large tensor).
+  void release(std::span<const std::byte> range) const;
   uint64_t file_size() const { return size_; }
 
  private:
@@ -131,6 +133,9 @@ class SafetensorsWriter {
   SafetensorsWriter& operator=(const SafetensorsWriter&) = delete;
 
   void write(std::string_view name, std::span<const std::byte> data);
+  // Writes a tensor in consecutive parts: each call continues where the previous one ended; the
+  // tensor counts as written once its declared byte count is reached.
+  void write_part(std::string_view name, std::span<const std::byte> data);
   template <class T>
   void write_values(std::string_view name, std::span<const T> values) {
     write(name, std::as_bytes(values));
@@ -147,7 +152,7 @@ class SafetensorsWriter {
   std::vector<TensorSpec> specs_;
   std::map<std::string, size_t, std::less<>> index_;
   std::vector<uint64_t> offsets_;
-  std::vector<bool> written_;
+  std::vector<uint64_t> written_;  // bytes written so far, per tensor
   uint64_t data_offset_ = 0;
   uint64_t data_bytes_ = 0;
   bool finished_ = false;
