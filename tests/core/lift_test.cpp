@@ -79,3 +79,22 @@ TEST(Lift, BadShapesThrow) {
 
 }  // namespace
 }  // namespace slidesparse
+
+namespace slidesparse {
+namespace {
+
+TEST(Lift, SixtyFourBitColumns) {
+  // K far beyond 2^31: the map is pure index arithmetic and must not wrap.
+  const Sparsity sp = Sparsity::from_block(10);
+  const int64_t k = (int64_t{1} << 40) + 8;  // 2^40 % 10 == 6: the last block has 4 columns
+  const int64_t k_slide = sp.k_slide(k);
+  const int64_t last_block = sp.k_pad(k) / 10 - 1;
+  // Slot 5 of the last block: window 1, j = 1 -> column last_block*10 + 3, which is < K.
+  EXPECT_EQ(lift_source_col(last_block * 16 + 5, k, sp), last_block * 10 + 3);
+  // Slot 9 of the last block: window 2, j = 1 -> column last_block*10 + 5 >= K: zero.
+  EXPECT_EQ(lift_source_col(last_block * 16 + 9, k, sp), -1);
+  EXPECT_EQ(lift_source_col(k_slide - 1, k, sp), -1);
+}
+
+}  // namespace
+}  // namespace slidesparse

@@ -206,3 +206,18 @@ TEST(Slide, TwoToFourChecker) {
 
 }  // namespace
 }  // namespace slidesparse
+
+namespace slidesparse {
+namespace {
+
+TEST(Slide, ElementCountOverflowIsAnErrorNotACrash) {
+  const Sparsity sp = Sparsity::from_block(8);
+  const int64_t huge = int64_t{1} << 62;
+  EXPECT_THROW(slide_weights<float>({}, huge, 8, sp), Error);
+  EXPECT_THROW(slide_weights<float>({}, 4, huge, sp), Error);
+  EXPECT_THROW(lift_activations<float>({}, huge, huge, sp), Error);
+  EXPECT_THROW(gemm_int8_ref({}, {}, huge, huge, 4), Error);
+}
+
+}  // namespace
+}  // namespace slidesparse
