@@ -39,7 +39,7 @@ std::vector<float> source_as_float(const LinearSource& s, int threads) {
   std::vector<float> w = decode_to_float(s.weight, s.dtype);
   if (is_quantized(s.dtype)) {
     const std::vector<float> scales = source_scales(s);
-    parallel_rows(s.n, threads, [&](int64_t r0, int64_t r1) {
+    parallel_rows(s.n, s.k, threads, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r)
         for (int64_t c = 0; c < s.k; ++c) w[static_cast<size_t>(r * s.k + c)] *= scales[r];
     });
@@ -55,7 +55,7 @@ void prune_or_check(std::vector<T>& w, const LinearSource& s, Sparsity sparsity,
     check_pattern<T>(std::span<const T>(w), s.n, s.k, sparsity, "tensor '" + s.name + "'");
     return;
   }
-  parallel_rows(s.n, threads, [&](int64_t r0, int64_t r1) {
+  parallel_rows(s.n, s.k, threads, [&](int64_t r0, int64_t r1) {
     prune_magnitude<T>(std::span<T>(w).subspan(static_cast<size_t>(r0 * s.k),
                                                static_cast<size_t>((r1 - r0) * s.k)),
                        r1 - r0, s.k, sparsity);
@@ -67,7 +67,7 @@ void quantize_parallel(const std::vector<float>& w, int64_t n, int64_t k, int th
                        std::vector<Code>& codes, std::vector<float>& scales, QuantFn quant) {
   codes.resize(static_cast<size_t>(n * k));
   scales.resize(static_cast<size_t>(n));
-  parallel_rows(n, threads, [&](int64_t r0, int64_t r1) {
+  parallel_rows(n, k, threads, [&](int64_t r0, int64_t r1) {
     auto q = quant(std::span<const float>(w).subspan(static_cast<size_t>(r0 * k),
                                                      static_cast<size_t>((r1 - r0) * k)),
                    r1 - r0, k);
@@ -81,7 +81,7 @@ std::vector<std::byte> slide_rows(const std::vector<T>& w, int64_t n, int64_t k,
                                   int threads) {
   const int64_t k_slide = sparsity.k_slide(k);
   std::vector<std::byte> out(static_cast<size_t>(n * k_slide) * sizeof(T));
-  parallel_rows(n, threads, [&](int64_t r0, int64_t r1) {
+  parallel_rows(n, k, threads, [&](int64_t r0, int64_t r1) {
     std::vector<T> part =
         slide_weights<T>(std::span<const T>(w).subspan(static_cast<size_t>(r0 * k),
                                                        static_cast<size_t>((r1 - r0) * k)),
@@ -94,9 +94,13 @@ std::vector<std::byte> slide_rows(const std::vector<T>& w, int64_t n, int64_t k,
 
 }  // namespace
 
-void parallel_rows(int64_t rows, int threads, const std::function<void(int64_t, int64_t)>& fn) {
+void parallel_rows(int64_t rows, int64_t cols, int threads,
+                   const std::function<void(int64_t, int64_t)>& fn) {
   if (rows <= 0) return;
-  const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(threads, rows));
+  constexpr int64_t kMinElementsPerThread = 1 << 18;
+  const int64_t by_work =
+      std::max<int64_t>(1, rows * std::max<int64_t>(cols, 1) / kMinElementsPerThread);
+  const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>({threads, rows, by_work}));
   if (chunks == 1) {
     fn(0, rows);
     return;
@@ -152,7 +156,7 @@ PreparedLinear prepare_linear(const LinearSource& s, Sparsity sparsity, DType pr
     } else {
       const std::vector<float> w = source_as_float(s, threads);
       p.bf16_values.resize(w.size());
-      parallel_rows(s.n, threads, [&](int64_t r0, int64_t r1) {
+      parallel_rows(s.n, s.k, threads, [&](int64_t r0, int64_t r1) {
         for (int64_t i = r0 * s.k; i < r1 * s.k; ++i)
           p.bf16_values[static_cast<size_t>(i)] = bf16_from_float(w[static_cast<size_t>(i)]);
       });

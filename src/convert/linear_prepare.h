@@ -42,9 +42,11 @@ struct PreparedLinear {
   std::vector<float> scale_per_channel;  // [n] for kI8 / kFP8E4M3
 };
 
-// Runs fn(row_begin, row_end) over [0, rows) in up to `threads` contiguous chunks (threads <= 1:
-// inline). The first exception thrown by any chunk is rethrown after all chunks finish.
-void parallel_rows(int64_t rows, int threads, const std::function<void(int64_t, int64_t)>& fn);
+// Runs fn(row_begin, row_end) over [0, rows) in up to `threads` contiguous chunks; inline when
+// threads <= 1 or rows * cols is too small to pay for starting threads. The first exception thrown
+// by any chunk is rethrown after all chunks finish.
+void parallel_rows(int64_t rows, int64_t cols, int threads,
+                   const std::function<void(int64_t, int64_t)>& fn);
 
 // Prunes (or, with assume_pruned, checks: PatternError naming tensor, row and block) and quantises.
 // Same-precision quantised sources keep their codes and scales (pruning codes by magnitude equals
