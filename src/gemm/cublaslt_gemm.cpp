@@ -6,12 +6,15 @@
 
 #include <algorithm>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <sstream>
+#include <tuple>
 #include <type_traits>
 
 #include "cuda/check.h"
 #include "cuda/device_info.h"
+#include "cuda/resources.h"
 #include "gemm/cuda_types.h"
 
 namespace slidesparse {
@@ -196,6 +199,50 @@ GemmSupport refuse(const GemmProblem& p, const std::string& why) {
 
 }  // namespace
 
+GemmSupport cublaslt_probe_epilogue(const GemmProblem& p) {
+  if (!p.scale_per_channel && !p.scale_per_token && !p.bias) return GemmSupport{true, ""};
+  using Key = std::tuple<int, int, bool, bool, bool>;
+  static std::mutex mutex;
+  static std::map<Key, GemmSupport> answers;
+  const Key key{static_cast<int>(p.dtype), static_cast<int>(p.out_dtype), p.scale_per_channel,
+                p.scale_per_token, p.bias};
+  std::lock_guard lock(mutex);
+  if (auto it = answers.find(key); it != answers.end()) return it->second;
+  GemmProblem small = p;
+  small.n = 32;
+  small.k = 32;
+  small.m = 16;
+  small.ld_x = 32;
+  small.ld_d = 32;
+  GemmSupport answer{true, ""};
+  try {
+    CublasLtPlan plan(small, std::nullopt);
+    DeviceBuffer zeros(4096);  // weight, x, scales and bias all read zeros from here
+    DeviceBuffer d(16 * 32 * 4);
+    DeviceBuffer workspace(std::max<size_t>(plan.workspace_size(), 1));
+    SS_CUDA_CHECK(cudaMemset(zeros.get(), 0, zeros.bytes()));
+    GemmArgs args;
+    args.weight = zeros.get();
+    args.x = zeros.get();
+    args.d = d.get();
+    args.scale_per_channel = zeros.as<float>();
+    args.scale_per_token = zeros.as<float>();
+    args.bias = zeros.get();
+    args.workspace = workspace.get();
+    args.workspace_bytes = workspace.bytes();
+    plan.run(args, nullptr);
+    SS_CUDA_CHECK(cudaDeviceSynchronize());
+  } catch (const OutOfMemoryError&) {
+    throw;
+  } catch (const Error& e) {
+    answer = GemmSupport{false, std::string("cuBLASLt refuses this fused epilogue on this GPU / "
+                                            "library (") +
+                                    small.describe() + "): " + e.what()};
+  }
+  answers.emplace(key, answer);
+  return answer;
+}
+
 GemmSupport cublaslt_supports(const GemmProblem& p) {
   if (p.backend != GemmBackend::kCublasLt) return refuse(p, "not a cuBLASLt problem");
   if (p.n <= 0 || p.k <= 0 || p.m <= 0) return refuse(p, "empty problem");
@@ -235,6 +282,7 @@ GemmSupport cublaslt_supports(const GemmProblem& p) {
 std::shared_ptr<const GemmPlan> make_cublaslt_plan(const GemmProblem& problem,
                                                    const std::optional<GemmAlgorithm>& algorithm) {
   if (auto s = cublaslt_supports(problem); !s) throw NotSupportedError(s.reason);
+  if (auto s = cublaslt_probe_epilogue(problem); !s) throw NotSupportedError(s.reason);
   return std::make_shared<CublasLtPlan>(problem, algorithm);
 }
 

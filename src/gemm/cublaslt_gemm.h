@@ -13,6 +13,11 @@ namespace slidesparse {
 
 GemmSupport cublaslt_supports(const GemmProblem& problem);
 
+// Some epilogues (outer-vector scales, bias) pass plan creation and are refused only by the first
+// cublasLtMatmul. This runs the epilogue of `problem` once on a tiny problem of the same dtypes
+// (cached per combination) and says whether it runs. make_cublaslt_plan checks it too.
+GemmSupport cublaslt_probe_epilogue(const GemmProblem& problem);
+
 // Builds a plan (descriptors + algorithm). nullopt / is_default algorithm: heuristic #0.
 std::shared_ptr<const GemmPlan> make_cublaslt_plan(const GemmProblem& problem,
                                                    const std::optional<GemmAlgorithm>& algorithm);

@@ -11,6 +11,7 @@
 #include "cuda/check.h"
 #include "cuda/device_info.h"
 #include "cuda/resources.h"
+#include "gemm/cublaslt_gemm.h"
 #include "gemm/gemm_op.h"
 #include "kernels/dequant.h"
 #include "kernels/quant.h"
@@ -212,6 +213,7 @@ LinearLayer::LinearLayer(const HostWeight& w, std::span<const float> bias, Linea
   // What the GEMM writes and who applies scales / bias (see Epilogue in linear.h).
   if (!fused || (!sparsity && compute == DType::kI8)) {
     epilogue_ = Epilogue::kKernel;
+    if (fused) epilogue_note_ = "cuBLASLt INT8 (int32 output) has no scale/bias epilogue";
     im.gemm_out = compute == DType::kI8        ? DType::kI32
                   : compute == DType::kFP8E4M3 ? DType::kF32
                                                : DType::kBF16;
@@ -224,6 +226,21 @@ LinearLayer::LinearLayer(const HostWeight& w, std::span<const float> bias, Linea
       im.fuse_scale_per_token = quantized;
       im.fuse_bias = !bias.empty();
       im.dequant_kernel = false;
+      GemmProblem probe;
+      probe.backend = GemmBackend::kCublasLt;
+      probe.dtype = compute;
+      probe.out_dtype = DType::kBF16;
+      probe.scale_per_channel = im.fuse_scale_per_channel;
+      probe.scale_per_token = im.fuse_scale_per_token;
+      probe.bias = im.fuse_bias;
+      if (auto ok = cublaslt_probe_epilogue(probe); !ok) {
+        // This GPU / cuBLASLt cannot take the epilogue: run the kernel epilogue, and say so.
+        epilogue_ = Epilogue::kKernel;
+        epilogue_note_ = ok.reason;
+        im.gemm_out = compute == DType::kFP8E4M3 ? DType::kF32 : DType::kBF16;
+        im.fuse_scale_per_channel = im.fuse_scale_per_token = im.fuse_bias = false;
+        im.dequant_kernel = true;
+      }
     } else if (quantized) {  // cuSPARSELt 8-bit: s_w as alpha vector; s_x + bias in the kernel
       im.fuse_scale_per_channel = true;
       im.dequant_kernel = true;

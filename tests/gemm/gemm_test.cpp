@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <iostream>
 #include <random>
 #include <vector>
 
@@ -145,7 +146,65 @@ TEST(CublasLtGemm, Bf16AndFp8WithinStatedError) {
     run_plan(*plan, dw.get(), dx.get(), dd.get());
     const Diff d = compare(to_host<float>(dd, m * n), ref);
     EXPECT_FALSE(d.nan);
-    EXPECT_LT(d.rel, 1e-5) << "fp8 products are exact in fp32; only the summation order differs";
+    // Hopper FP8 tensor cores accumulate with fewer bits than fp32 between promotions
+    // (measured: 1.1e-4 at K = 208); the products themselves are exact.
+    EXPECT_LT(d.rel, 5e-4);
+  } catch (const NotSupportedError& e) {
+    GTEST_SKIP() << "fp8: " << e.what();
+  }
+}
+
+// FP8 at the layer's padded shapes, fp32 out (kernel epilogue) and, where this GPU / cuBLASLt
+// runs it, with both outer-vector scales and bias fused (bf16 out).
+TEST(CublasLtGemm, Fp8LayerShapesAndFusedEpilogue) {
+  SS_SKIP_WITHOUT_GPU();
+  std::mt19937 rng(14);
+  const int64_t m = 16, n = 112, k = 1008;
+  const auto xf = random_float(m * k, rng), wf = random_float(n * k, rng);
+  try {
+    const auto qx = quantize_rows_e4m3(xf, m, k), qw = quantize_rows_e4m3(wf, n, k);
+    const auto acc = gemm_e4m3_ref(qx.codes, qw.codes, m, n, k);
+    auto dx = to_device(qx.codes), dw = to_device(qw.codes);
+    {
+      auto dd = poisoned(m * n * 4);
+      auto plan = get_gemm_plan(
+          problem(GemmBackend::kCublasLt, DType::kFP8E4M3, DType::kF32, n, k, m), std::nullopt);
+      run_plan(*plan, dw.get(), dx.get(), dd.get());
+      const Diff d = compare(to_host<float>(dd, m * n), acc);
+      EXPECT_FALSE(d.nan);
+      EXPECT_LT(d.rel, 5e-4);
+    }
+    auto p = problem(GemmBackend::kCublasLt, DType::kFP8E4M3, DType::kBF16, n, k, m);
+    p.scale_per_channel = p.scale_per_token = p.bias = true;
+    const GemmSupport probe = cublaslt_probe_epilogue(p);
+    std::cout << "[ INFO     ] cuBLASLt FP8 outer-vector scales + bias: "
+              << (probe ? "supported" : probe.reason) << "\n";
+    if (!probe) {
+      EXPECT_THROW(get_gemm_plan(p, std::nullopt), NotSupportedError);
+      GTEST_SKIP() << probe.reason;
+    }
+    const auto bias = to_bf16_vector(random_float(n, rng));
+    const auto ref = dequant_ref(std::span<const float>(acc), m, n, qx.scales, qw.scales,
+                                 to_float_vector(std::span<const bf16_t>(bias)));
+    auto ds_x = to_device(qx.scales), ds_w = to_device(qw.scales), db = to_device(bias);
+    auto plan = get_gemm_plan(p, std::nullopt);
+    DeviceBuffer workspace(std::max<size_t>(plan->workspace_size(), 1));
+    auto dd = poisoned(m * n * 2);
+    GemmArgs args;
+    args.weight = dw.get();
+    args.x = dx.get();
+    args.d = dd.get();
+    args.scale_per_channel = ds_w.as<float>();
+    args.scale_per_token = ds_x.as<float>();
+    args.bias = db.get();
+    args.workspace = workspace.get();
+    args.workspace_bytes = workspace.bytes();
+    plan->run(args, nullptr);
+    SS_CUDA_CHECK(cudaDeviceSynchronize());
+    const auto out = to_float_vector(std::span<const bf16_t>(to_host<bf16_t>(dd, m * n)));
+    const Diff d = compare(out, ref);
+    EXPECT_FALSE(d.nan);
+    EXPECT_LT(d.rel, 4e-3);
   } catch (const NotSupportedError& e) {
     GTEST_SKIP() << "fp8: " << e.what();
   }
@@ -242,7 +301,7 @@ TEST(CusparseLtGemm, Fp8AndBf16WithinStatedError) {
     run_plan(*plan, cw.data.get(), dx.get(), dd.get());
     const Diff d = compare(to_host<float>(dd, m * n), ref);
     EXPECT_FALSE(d.nan);
-    EXPECT_LT(d.rel, 1e-5);
+    EXPECT_LT(d.rel, 5e-4);  // as for cuBLASLt FP8 above (measured 6e-5 at K = 128)
   } catch (const NotSupportedError& e) {
     GTEST_SKIP() << "fp8: " << e.what();
   }
@@ -269,14 +328,14 @@ TEST(CusparseLtGemm, RefusesUnalignedShapesAndReportsForcedConfig) {
   EXPECT_FALSE(s.supported);
   EXPECT_NE(s.reason.find("m must be"), std::string::npos) << s.reason;
   p.m = 64;
-  const int max_id = cusparselt_max_alg_config_id(p);
-  EXPECT_GE(max_id, 0);
+  const int max_id = cusparselt_max_alg_config_id(p);  // exclusive: ids 0 .. max_id - 1
+  ASSERT_GE(max_id, 1);
   GemmAlgorithm forced;
   forced.is_default = false;
-  forced.alg_config_id = max_id;
+  forced.alg_config_id = max_id - 1;
   auto plan = get_gemm_plan(p, forced);
   EXPECT_FALSE(plan->algorithm().is_default);
-  EXPECT_EQ(plan->algorithm().alg_config_id, max_id);
+  EXPECT_EQ(plan->algorithm().alg_config_id, max_id - 1);
   GemmAlgorithm too_far = forced;
   too_far.alg_config_id = max_id + 1000;
   EXPECT_THROW(get_gemm_plan(p, too_far), NotSupportedError);

@@ -87,6 +87,8 @@ class LinearLayer {
   std::optional<Sparsity> sparsity() const { return sparsity_; }
   // The epilogue in effect (kFused asked of cuBLASLt INT8 gives kKernel).
   Epilogue epilogue() const { return epilogue_; }
+  // Why the epilogue in effect differs from the one asked for ("" when it does not).
+  const std::string& epilogue_note() const { return epilogue_note_; }
   // GEMM K as the library sees it (K padded for dense 8-bit, K' for SlideSparse) and the padded
   // output-feature count.
   int64_t gemm_k() const { return k_gemm_; }
@@ -123,6 +125,7 @@ class LinearLayer {
   GemmBackend backend_ = GemmBackend::kCublasLt;
   std::optional<Sparsity> sparsity_;
   Epilogue epilogue_ = Epilogue::kKernel;
+  std::string epilogue_note_;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -1,0 +1,72 @@
+// `slidesparse bench`: benchmark subcommands. `bench kernel` is the kernel-level benchmark
+// (src/bench/kernel_bench.h); others attach themselves under the same `bench` (find it with
+// app.get_subcommand("bench")). Without a GPU each prints "skipped: no GPU" and exits 0.
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "bench/kernel_bench.h"
+#include "cli/commands.h"
+#include "cuda/device_info.h"
+#include "slidesparse/error.h"
+
+namespace slidesparse::cli {
+
+void add_bench_command(CLI::App& app) {
+  CLI::App* bench = app.add_subcommand("bench", "Benchmarks (kernel-level GEMM + quant/dequant)");
+  bench->require_subcommand(1);
+
+  struct KernelArgs {
+    std::string model;
+    std::vector<std::string> dtypes{"int8", "fp8"};
+    std::vector<std::string> sparsities{"2:4", "2:6", "2:8", "2:10"};
+    std::vector<int64_t> ms{64, 512, 2048, 8192, 16384, 32768};
+    std::string epilogue = "kernel";
+    int repeats = 50;
+    int warmup = 10;
+    std::string out;
+    bool no_tuning = false;
+  };
+  auto args = std::make_shared<KernelArgs>();
+  CLI::App* kernel = bench->add_subcommand(
+      "kernel",
+      "Per linear of a model and per M: quant(_slide), GEMM, dequant and whole-layer times, dense "
+      "(cuBLASLt) vs SlideSparse (cuSPARSELt) per pattern, speed-ups and sums; JSON + CSV");
+  kernel->add_option("--model", args->model, "Model name (models/<NAME>.json) or config.json path")
+      ->required();
+  kernel->add_option("--dtype", args->dtypes, "int8, fp8, bf16 (comma-separated)")->delimiter(',');
+  kernel->add_option("--sparsity", args->sparsities, "Z:L patterns, e.g. 2:4,2:6,2:8,2:10")
+      ->delimiter(',');
+  kernel->add_option("--M", args->ms, "Token counts, e.g. 64,512,2048")->delimiter(',');
+  kernel
+      ->add_option("--epilogue", args->epilogue,
+                   "kernel (dequant kernel) or fused (library "
+                   "epilogue where it can)")
+      ->check(CLI::IsMember({"kernel", "fused"}));
+  kernel->add_option("--repeats", args->repeats, "Timed runs per closure (at most)");
+  kernel->add_option("--warmup", args->warmup, "Untimed runs first");
+  kernel->add_option("--out", args->out,
+                     "Output folder (default results/kernel/<GPU>_cc<XY>_<DTYPE>_<toolchain>/"
+                     "<backend>/)");
+  kernel->add_flag("--no-tuning", args->no_tuning, "Library defaults, ignore tuning tables");
+  kernel->callback([args] {
+    if (!gpu_available()) {
+      std::cout << "bench kernel: skipped: no GPU\n";
+      return;
+    }
+    KernelBenchOptions options;
+    options.model = args->model;
+    options.dtypes.clear();
+    for (const auto& d : args->dtypes) options.dtypes.push_back(parse_dtype(d));
+    for (const auto& s : args->sparsities) options.sparsities.push_back(Sparsity::parse(s));
+    options.ms = args->ms;
+    options.epilogue = parse_epilogue(args->epilogue);
+    options.repeats = args->repeats;
+    options.warmup = args->warmup;
+    options.use_tuning = !args->no_tuning;
+    if (!args->out.empty()) options.out_dir = args->out;
+    run_kernel_bench(options, std::cout);
+  });
+}
+
+}  // namespace slidesparse::cli
