@@ -45,8 +45,8 @@ void run_convert(const ConvertArgs& args) {
             << " linear weights (" << r.linear_params / 1e6 << " M params) of " << r.tensors
             << " tensors: " << r.bytes_in / gib << " GiB in, " << r.bytes_out / gib << " GiB out, "
             << r.seconds << " s (" << r.bytes_in / gib / r.seconds << " GiB/s source, "
-            << r.total_params / 1e6 / r.seconds << " M params/s; checksum " << r.checksum_seconds
-            << " s), peak RSS " << peak_rss_mib() << " MiB\n"
+            << r.total_params / 1e6 / r.seconds << " M params/s; source checksum "
+            << r.checksum_seconds << " s on a side thread), peak RSS " << peak_rss_mib() << " MiB\n"
             << "source checksum fnv1a64 " << r.source_checksum << " -> " << args.out << "\n";
 }
 
