@@ -2,6 +2,7 @@
 // unslide_weights, check_pattern, lift_activations and the reference GEMMs.
 #include "convert/verify.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -237,10 +238,17 @@ VerifyReport verify_checkpoint(const VerifyOptions& opt) {
     const TensorInfo& b = source->info(name);
     if (a.dtype != b.dtype || a.shape != b.shape)
       fail(name, "dtype or shape differs from the source");
-    auto x = out.bytes(name), y = source->bytes(name);
-    if (std::memcmp(x.data(), y.data(), x.size()) != 0) fail(name, "bytes differ from the source");
-    out.release(name);
-    source->release(name);
+    // In 64 MiB pieces, releasing each, so multi-GB embeddings do not stay resident.
+    const auto x = out.bytes(name), y = source->bytes(name);
+    constexpr size_t kPiece = 64u << 20;
+    for (size_t at = 0; at < x.size(); at += kPiece) {
+      const size_t len = std::min(kPiece, x.size() - at);
+      if (std::memcmp(x.data() + at, y.data() + at, len) != 0)
+        fail(name, "bytes differ from the source (in bytes " + std::to_string(at) + ".." +
+                       std::to_string(at + len) + ")");
+      out.file_of(name).release(x.subspan(at, len));
+      source->file_of(name).release(y.subspan(at, len));
+    }
     ++report.copied_tensors;
   }
   for (const std::string& name : source->tensor_names()) {
