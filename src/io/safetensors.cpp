@@ -450,11 +450,10 @@ void SafetensorsWriter::write(std::string_view name, std::span<const std::byte> 
   auto it = index_.find(name);
   SS_REQUIRE(it == index_.end() || written_[it->second] == 0,
              "safetensors writer " << path_.string() << ": tensor '" << name << "' written twice");
-  SS_REQUIRE(it == index_.end() ||
-                 data.size() == static_cast<uint64_t>(specs_[it->second].nbytes()),
-             "safetensors writer " << path_.string() << ": tensor '" << name << "' has "
-                                   << data.size() << " bytes, declared "
-                                   << specs_[it->second].nbytes());
+  SS_REQUIRE(
+      it == index_.end() || data.size() == static_cast<uint64_t>(specs_[it->second].nbytes()),
+      "safetensors writer " << path_.string() << ": tensor '" << name << "' has " << data.size()
+                            << " bytes, declared " << specs_[it->second].nbytes());
   write_part(name, data);
 }
 
@@ -467,8 +466,7 @@ void SafetensorsWriter::write_part(std::string_view name, std::span<const std::b
   const uint64_t expected = static_cast<uint64_t>(specs_[i].nbytes());
   SS_REQUIRE(written_[i] + data.size() <= expected,
              "safetensors writer " << path_.string() << ": tensor '" << name << "' gets "
-                                   << written_[i] + data.size() << " bytes, declared "
-                                   << expected);
+                                   << written_[i] + data.size() << " bytes, declared " << expected);
   pwrite_all(fd_, data.data(), data.size(), data_offset_ + offsets_[i] + written_[i], tmp_path_);
   written_[i] += data.size();
 }
