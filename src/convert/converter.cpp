@@ -134,6 +134,22 @@ void copy_other_files(const fs::path& in, const fs::path& out) {
   }
 }
 
+// Removes "<out>.tmp-<pid>" directories left by killed runs whose process no longer exists.
+void remove_stale_temporaries(const fs::path& out_abs,
+                              const std::function<void(std::string)>& say) {
+  std::error_code ec;
+  const std::string prefix = out_abs.filename().string() + ".tmp-";
+  for (const auto& entry : fs::directory_iterator(out_abs.parent_path(), ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(prefix, 0) != 0) continue;
+    const std::string pid = name.substr(prefix.size());
+    if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    if (fs::exists(fs::path("/proc") / pid, ec)) continue;  // still running (or pid reused)
+    fs::remove_all(entry.path(), ec);
+    if (!ec) say("removed " + entry.path().string() + " left by an interrupted run");
+  }
+}
+
 }  // namespace
 
 ConvertReport convert_checkpoint(const ConvertOptions& opt) {
@@ -191,6 +207,7 @@ ConvertReport convert_checkpoint(const ConvertOptions& opt) {
 
   const fs::path out_abs = fs::absolute(opt.out);
   if (!out_abs.parent_path().empty()) fs::create_directories(out_abs.parent_path());
+  remove_stale_temporaries(out_abs, say);
   const fs::path tmp = fs::path(out_abs.string() + ".tmp-" + std::to_string(::getpid()));
   fs::remove_all(tmp, ec);
   fs::create_directories(tmp);

@@ -232,7 +232,13 @@ TEST_F(ScratchDir, OutputIsAtomicAndOverwriteNeedsAFlag) {
   ConvertOptions opt;
   opt.in = mm.out;
   opt.out = dir_ / "out";
+  // Left by a killed run (no such process): removed; a live process's temporary is kept.
+  fs::create_directories(dir_ / "out.tmp-999999999" / "x");
+  fs::create_directories(dir_ / ("out.tmp-" + std::to_string(::getppid())));
   convert_checkpoint(opt);
+  EXPECT_FALSE(fs::exists(dir_ / "out.tmp-999999999"));
+  EXPECT_TRUE(fs::exists(dir_ / ("out.tmp-" + std::to_string(::getppid()))));
+  fs::remove(dir_ / ("out.tmp-" + std::to_string(::getppid())));
   try {
     convert_checkpoint(opt);
     FAIL();
