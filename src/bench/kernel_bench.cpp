@@ -106,6 +106,7 @@ nlohmann::json row_json(const KernelBenchRow& r) {
   j["gemm_k"] = r.gemm_k;
   j["gemm_out_dtype"] = std::string(dtype_name(r.gemm_out));
   j["epilogue"] = r.epilogue;
+  if (!r.epilogue_note.empty()) j["epilogue_note"] = r.epilogue_note;
   j["algorithm"] = r.algorithm;
   j["quant_ms"] = r.times.quant_ms;
   j["gemm_ms"] = r.times.gemm_ms;
@@ -321,6 +322,7 @@ std::vector<KernelBenchResult> run_kernel_bench(const KernelBenchOptions& opt_in
             const GemmChoice choice = v.layer->gemm_choice(m);
             r.gemm_out = choice.out_dtype;
             r.epilogue = std::string(epilogue_name(v.layer->epilogue()));
+            r.epilogue_note = v.layer->epilogue_note();
             r.algorithm = choice.describe();
             r.times.quant_ms = times[4 * g].median_ms;
             r.times.gemm_ms = times[4 * g + 1].median_ms;

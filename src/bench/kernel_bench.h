@@ -45,8 +45,9 @@ struct KernelBenchRow {
   GemmBackend backend = GemmBackend::kCublasLt;
   int64_t gemm_k = 0;
   DType gemm_out = DType::kI32;
-  std::string epilogue;   // in effect
-  std::string algorithm;  // GemmChoice::describe()
+  std::string epilogue;       // in effect
+  std::string epilogue_note;  // why it differs from the one asked for
+  std::string algorithm;      // GemmChoice::describe()
   StageTimes times;
   double speedup_gemm = 0;   // dense GEMM / this GEMM (sparse rows)
   double speedup_total = 0;  // dense layer / this layer

@@ -244,6 +244,23 @@ LinearLayer::LinearLayer(const HostWeight& w, std::span<const float> bias, Linea
     } else if (quantized) {  // cuSPARSELt 8-bit: s_w as alpha vector; s_x + bias in the kernel
       im.fuse_scale_per_channel = true;
       im.dequant_kernel = true;
+      GemmProblem probe;
+      probe.backend = GemmBackend::kCusparseLt;
+      probe.dtype = compute;
+      probe.out_dtype = DType::kBF16;
+      probe.n = probe.k = probe.m = 32;
+      probe.scale_per_channel = true;
+      try {
+        get_gemm_plan(probe, std::nullopt);
+      } catch (const NotSupportedError& e) {
+        // cuSPARSELt 0.8 has no alpha vector for E4M3: keep the bf16 GEMM output (half the
+        // bytes of fp32) and let the dequant kernel apply both scales and the bias.
+        im.fuse_scale_per_channel = false;
+        epilogue_note_ = std::string(
+                             "no alpha-vector scaling here, bf16 GEMM output and all "
+                             "scales in the dequant kernel: ") +
+                         e.what();
+      }
     } else {  // cuSPARSELt BF16: bias in the epilogue
       im.fuse_bias = !bias.empty();
       im.dequant_kernel = false;

@@ -27,9 +27,12 @@ class GemmPlan;  // src/gemm/gemm_op.h
 //   kKernel: the GEMM writes its raw accumulator (INT8 int32, FP8 fp32, BF16 bf16) and the dequant
 //            kernel applies everything.
 //   kFused:  the library epilogue takes what it can (cuBLASLt FP8: both scale vectors + bias, no
-//            dequant kernel; cuBLASLt BF16 and cuSPARSELt BF16: bias; cuSPARSELt INT8/FP8: the
+//            dequant kernel; cuBLASLt BF16 and cuSPARSELt BF16: bias; cuSPARSELt INT8: the
 //            per-channel scale as alpha vector, bf16 output, then a lighter kernel applies the
-//            per-token scale + bias). cuBLASLt INT8 has no such epilogue and runs kKernel.
+//            per-token scale + bias; cuSPARSELt FP8 has no alpha vector: bf16 output, the kernel
+//            applies both scales + bias). cuBLASLt INT8 has no such epilogue and runs kKernel;
+//            cuBLASLt FP8 runs kKernel where the library refuses outer-vector scales (sm_90 with
+//            cuBLAS 13.0). epilogue() / epilogue_note() say what is in effect.
 enum class Epilogue : uint8_t { kKernel, kFused };
 std::string_view epilogue_name(Epilogue epilogue);  // "kernel", "fused"
 Epilogue parse_epilogue(std::string_view text);     // throws Error
