@@ -12,6 +12,7 @@ void add_convert_command(CLI::App& app);
 void add_verify_command(CLI::App& app);
 void add_make_model_command(CLI::App& app);
 void add_bench_command(CLI::App& app);  // `bench` with `kernel`; others attach under it
+void add_tune_command(CLI::App& app);
 void add_bench_quant_command(CLI::App& app);  // `bench quant`; call after add_bench_command
 
 }  // namespace slidesparse::cli

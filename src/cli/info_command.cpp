@@ -15,6 +15,7 @@
 #include "cli/commands.h"
 #include "cuda/device_info.h"
 #include "slidesparse/sparsity.h"
+#include "slidesparse/tune/tuning_lookup.h"
 
 namespace slidesparse::cli {
 namespace {
@@ -112,6 +113,7 @@ void print_device_section(std::ostream& os) {
 void print_info(std::ostream& os, const std::vector<Sparsity>& patterns) {
   print_pattern_table(os, patterns);
   print_device_section(os);
+  os << "\nTuning\n  " << describe_active_tuning() << "\n";
 }
 
 }  // namespace

@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   slidesparse::cli::add_verify_command(app);
   slidesparse::cli::add_make_model_command(app);
   slidesparse::cli::add_bench_command(app);
+  slidesparse::cli::add_tune_command(app);
   slidesparse::cli::add_bench_quant_command(app);  // after add_bench_command: attaches to `bench`
   try {
     app.parse(argc, argv);

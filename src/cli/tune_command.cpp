@@ -1,0 +1,155 @@
+// `slidesparse tune`: offline search of GEMM algorithms and kernel launch configurations for
+// this GPU, stored in the tuning table that layers and benchmarks then use automatically.
+// `slidesparse tune compare`: tuned vs untuned, dense vs SlideSparse GEMM sums for a model.
+#include <CLI/CLI.hpp>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "slidesparse/tune/tuning_lookup.h"
+#include "tune/progress.h"
+#include "tune/tune_compare.h"
+#include "tune/tune_driver.h"
+
+namespace slidesparse::cli {
+namespace {
+
+struct TuneArgs {
+  std::vector<std::string> models;
+  std::vector<std::string> dtypes{"int8", "fp8"};
+  std::vector<std::string> sparsities{"2:4", "2:6", "2:8", "2:10"};
+  std::vector<int64_t> ms;
+  std::string stage = "all";
+  bool force = false;
+  std::string tuning_dir;
+  std::string epilogue = "kernel";
+  bool no_kernels = false;
+  int heuristic_count = 32;
+  // compare
+  std::string out_dir;
+  int repeats = 25;
+  int warmup = 3;
+};
+
+std::vector<DType> parse_dtypes(const std::vector<std::string>& names) {
+  std::vector<DType> out;
+  for (const auto& n : names) out.push_back(parse_dtype(n));
+  return out;
+}
+
+std::vector<Sparsity> parse_sparsities(const std::vector<std::string>& names) {
+  std::vector<Sparsity> out;
+  for (const auto& n : names) out.push_back(Sparsity::parse(n));
+  return out;
+}
+
+void add_common(CLI::App* app, TuneArgs& a) {
+  app->add_option("--dtype", a.dtypes, "int8, fp8, bf16 (comma-separated)")
+      ->delimiter(',')
+      ->capture_default_str();
+  app->add_option("--sparsity", a.sparsities, "Z:L patterns, e.g. 2:4,2:6,2:8,2:10")
+      ->delimiter(',')
+      ->capture_default_str();
+  app->add_option("--tuning-dir", a.tuning_dir,
+                  "folder holding one table folder per hardware key (default: "
+                  "$SLIDESPARSE_TUNING_DIR or the repository's tuning/)");
+  app->add_option("--epilogue", a.epilogue,
+                  "kernel (GEMM writes the raw accumulator) or fused (library epilogue)")
+      ->capture_default_str();
+}
+
+void run_tune(const TuneArgs& a) {
+  TuneOptions o;
+  o.models = a.models;
+  o.dtypes = parse_dtypes(a.dtypes);
+  o.sparsities = parse_sparsities(a.sparsities);
+  o.m_list = a.ms;
+  o.stage = parse_tune_stage(a.stage);
+  o.force = a.force;
+  o.tuning_dir = a.tuning_dir.empty() ? default_tuning_dir() : std::filesystem::path(a.tuning_dir);
+  o.epilogue = parse_epilogue(a.epilogue);
+  o.kernels = !a.no_kernels;
+  o.gemm.heuristic_count = a.heuristic_count;
+  const TuneSummary s = run_tuning(o, std::cout);
+  std::cout << "\nsummary: " << s.jobs_run << " jobs run, " << s.jobs_skipped
+            << " done before (skipped), " << s.failures.size() << " failed, in "
+            << ProgressBar::format_seconds(s.seconds) << "\n";
+  if (s.files.empty()) {
+    std::cout << "files written: none\n";
+  } else {
+    std::cout << "files written:\n";
+    for (const auto& f : s.files) std::cout << "  " << f.string() << "\n";
+  }
+  if (!s.failures.empty()) {
+    std::cout << "failures:\n";
+    for (const auto& f : s.failures) std::cout << "  " << f << "\n";
+  }
+}
+
+void run_compare(const TuneArgs& a) {
+  if (!a.tuning_dir.empty()) set_tuning_dir(a.tuning_dir);
+  for (const auto& model : a.models) {
+    CompareOptions o;
+    o.model = model;
+    o.dtypes = parse_dtypes(a.dtypes);
+    o.sparsities = parse_sparsities(a.sparsities);
+    if (!a.ms.empty()) o.m_list = a.ms;
+    o.epilogue = parse_epilogue(a.epilogue);
+    o.repeats = a.repeats;
+    o.warmup = a.warmup;
+    o.out_dir = a.out_dir;
+    std::vector<std::filesystem::path> files;
+    run_tune_compare(o, std::cout, &files);
+    for (const auto& f : files) std::cout << "wrote " << f.string() << "\n";
+  }
+}
+
+}  // namespace
+
+void add_tune_command(CLI::App& app) {
+  auto args = std::make_shared<TuneArgs>();
+  CLI::App* tune = app.add_subcommand(
+      "tune",
+      "search GEMM algorithms (cuBLASLt, cuSPARSELt) and kernel launches for this GPU and store "
+      "them in the tuning table (coarse: dense GEMM + quant on a short M list; fine: sparse GEMM "
+      "with split-K / Segment-K, quant_slide, dequant on the full M list)");
+  // Not ->required(): `tune compare` has its own --models (run_tuning checks it is given).
+  tune->add_option("--models", args->models,
+                   "model names (models/<name>.json) or config.json paths")
+      ->delimiter(',');
+  add_common(tune, *args);
+  tune->add_option("--M", args->ms,
+                   "token counts (default: coarse 64,256,...,65536; fine 64..65536)")
+      ->delimiter(',');
+  tune->add_option("--stage", args->stage, "coarse, fine or all")->capture_default_str();
+  tune->add_flag("--force", args->force, "re-tune entries the table already holds");
+  tune->add_flag("--no-kernels", args->no_kernels, "GEMMs only (skip kernel launch tuning)");
+  tune->add_option("--heuristic-count", args->heuristic_count,
+                   "cuBLASLt heuristic candidates to time")
+      ->capture_default_str();
+
+  auto cargs = std::make_shared<TuneArgs>();
+  CLI::App* compare = tune->add_subcommand(
+      "compare",
+      "GEMM-only sums of a model's four linears: tuned and untuned, dense vs SlideSparse, timed "
+      "back to back and interleaved");
+  compare->add_option("--models", cargs->models, "model names or config.json paths")
+      ->delimiter(',')
+      ->required();
+  add_common(compare, *cargs);
+  cargs->ms = {2048, 8192, 16384, 32768};
+  compare->add_option("--M", cargs->ms, "token counts")->delimiter(',')->capture_default_str();
+  compare->add_option("--out", cargs->out_dir, "folder for the .md/.json results (default: none)");
+  compare->add_option("--repeats", cargs->repeats, "timed runs per GEMM")->capture_default_str();
+  compare->add_option("--warmup", cargs->warmup, "warm-up runs per GEMM")->capture_default_str();
+  compare->callback([cargs]() { run_compare(*cargs); });
+
+  tune->callback([compare, args]() {
+    if (compare->parsed()) return;
+    run_tune(*args);
+  });
+}
+
+}  // namespace slidesparse::cli
