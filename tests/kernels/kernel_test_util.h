@@ -41,6 +41,9 @@ class GuardedBuffer {
     SS_CUDA_CHECK(cudaMemset(buffer_.get(), kPoison, bytes_));
     SS_CUDA_CHECK(
         cudaMemset(static_cast<uint8_t*>(buffer_.get()) + bytes_, kSentinel, kSentinelBytes));
+    // cudaMemset may still be running when it returns, and kernels on non-blocking streams do
+    // not wait for the legacy stream: finish the poison before anything is launched.
+    SS_CUDA_CHECK(cudaDeviceSynchronize());
   }
   void* get() const { return buffer_.get(); }
   template <class T>
@@ -156,6 +159,7 @@ inline HostActivations random_activations(DType dtype, int64_t m, int64_t k, int
 inline DeviceBuffer upload(const std::vector<uint8_t>& bytes) {
   DeviceBuffer buffer(std::max<size_t>(bytes.size(), 1));
   SS_CUDA_CHECK(cudaMemcpy(buffer.get(), bytes.data(), bytes.size(), cudaMemcpyHostToDevice));
+  SS_CUDA_CHECK(cudaDeviceSynchronize());  // visible to kernels on non-blocking streams too
   return buffer;
 }
 

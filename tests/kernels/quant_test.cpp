@@ -5,8 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <optional>
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -92,10 +94,8 @@ Expected reference(const Case& c, const test::HostActivations& x) {
   return e;
 }
 
-void run_case(const Case& c) {
-  const uint64_t seed = test::fresh_seed();
+void run_case_on(const Case& c, const test::HostActivations& x, uint64_t seed) {
   SCOPED_TRACE(describe(c, seed));
-  const test::HostActivations x = test::random_activations(c.x_dtype, c.m, c.k, c.ld_x, seed);
   const Expected want = reference(c, x);
 
   std::vector<uint8_t> x_bytes(c.x_offset_bytes, 0);
@@ -137,6 +137,11 @@ void run_case(const Case& c) {
   }
 }
 
+void run_case(const Case& c) {
+  const uint64_t seed = test::fresh_seed();
+  run_case_on(c, test::random_activations(c.x_dtype, c.m, c.k, c.ld_x, seed), seed);
+}
+
 int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
 
 struct MK {
@@ -166,6 +171,48 @@ TEST(QuantKernel, MatchesReferenceForAllDtypesAndShapes) {
           c.k_out = variant == 0 ? s.k : round_up(s.k, 32) + 32;
           run_case(c);
         }
+}
+
+// Every finite bf16 value at many scales: row r holds all bit patterns whose magnitude is at
+// most a random absmax A_r (larger ones replaced by 0) and A_r itself, so every rounding case
+// of the kernel's division (reciprocal + FMA correction) and code conversion meets the CPU's
+// IEEE division.
+TEST(QuantKernel, EveryBf16ValueAtManyScales) {
+  SS_SKIP_WITHOUT_GPU();
+  const uint64_t seed = test::fresh_seed();
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<int> exponent(-30, 30);
+  std::uniform_int_distribution<int> mantissa(0, 127);
+  constexpr int64_t kRows = 48, kCols = 65536 + 1;
+  test::HostActivations x{DType::kBF16, kRows, kCols, kCols, {}, {}, {}};
+  x.bytes.resize(static_cast<size_t>(kRows * kCols) * 2);
+  x.values.resize(static_cast<size_t>(kRows * kCols));
+  x.bits16.resize(static_cast<size_t>(kRows * kCols));
+  for (int64_t r = 0; r < kRows; ++r) {
+    const bf16_t absmax = bf16_from_float(std::ldexp(1.0f + mantissa(rng) / 128.0f, exponent(rng)));
+    for (int64_t c = 0; c < kCols; ++c) {
+      bf16_t v = c == 0 ? absmax : bf16_t{static_cast<uint16_t>(c - 1)};
+      const float f = to_float(v);
+      if (!std::isfinite(f) || std::fabs(f) > to_float(absmax)) v = bf16_t{0};
+      const size_t i = static_cast<size_t>(r * kCols + c);
+      x.bits16[i] = v;
+      x.values[i] = to_float(v);
+      std::memcpy(x.bytes.data() + i * 2, &v.bits, 2);
+    }
+  }
+  for (DType out_dtype : kOutDtypes)
+    for (Op op : {Op::kQuant, Op::kQuantSlide}) {
+      Case c;
+      c.op = op;
+      c.out_dtype = out_dtype;
+      c.block = 8;
+      c.m = kRows;
+      c.k = kCols;
+      c.ld_x = kCols;
+      c.m_pad = kRows;
+      c.k_out = kCols;
+      run_case_on(c, x, seed);
+    }
 }
 
 TEST(QuantKernel, AlignedRowStrideWithOddPaddingWidth) {
