@@ -63,8 +63,18 @@ GemmProblem layer_gemm_problem(const LayerGemmSpec& spec, int64_t m) {
         p.out_dtype = spec.compute == DType::kFP8E4M3 ? DType::kF32 : DType::kBF16;
         p.scale_per_channel = p.scale_per_token = false;
       }
-    } else {
-      p.scale_per_channel = quantized;
+    } else if (quantized) {
+      // As the layer: the alpha vector where cuSPARSELt takes it (not for E4M3 in 0.8, where
+      // the GEMM writes bf16 and the dequant kernel applies both scales).
+      GemmProblem probe = p;
+      probe.n = probe.k = probe.m = 32;
+      probe.scale_per_channel = true;
+      try {
+        get_gemm_plan(probe, std::nullopt);
+        p.scale_per_channel = true;
+      } catch (const NotSupportedError&) {
+        p.scale_per_channel = false;
+      }
     }
   }
   if (sparse) {
