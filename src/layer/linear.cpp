@@ -4,6 +4,7 @@
 #include "slidesparse/layer/linear.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <sstream>
 #include <vector>
@@ -390,7 +391,20 @@ void LinearLayer::prepare(int64_t m) {
       algorithm = lookup_tuned_gemm(gemm_problem_key(p));
       choice.tuned = algorithm.has_value() && !algorithm->is_default;
     }
-    auto plan = get_gemm_plan(p, algorithm);
+    std::shared_ptr<const GemmPlan> plan;
+    try {
+      plan = get_gemm_plan(p, algorithm);
+    } catch (const NotSupportedError& e) {
+      // A table entry reused at an M it was not tuned for may be refused by the library: the
+      // layer must still run, so fall back to the default and say so (a forced choice still
+      // throws).
+      if (!choice.tuned) throw;
+      std::fprintf(stderr,
+                   "slidesparse: tuned GEMM algorithm refused (%s); using the library default\n",
+                   e.what());
+      choice.tuned = false;
+      plan = get_gemm_plan(p, std::nullopt);
+    }
     choice.algorithm = plan->algorithm();
     im.plans.emplace(m_gemm, Impl::PlanEntry{std::move(plan), choice});
   }
