@@ -252,3 +252,51 @@ TEST_F(TuneGpu, EveryCandidateAlgorithmIsCorrect) {
 
 }  // namespace
 }  // namespace slidesparse
+
+namespace slidesparse {
+namespace {
+
+// A table entry the library refuses (a cuBLASLt algorithm of garbage words, a cuSPARSELt config
+// id past the last one) must not stop the layer: it falls back to the default, says it did not
+// run the tuned choice, and stays correct.
+TEST_F(TuneGpu, RefusedTunedAlgorithmFallsBackToTheDefault) {
+  SS_SKIP_WITHOUT_GPU();
+  const auto hardware = HardwareKey::current();
+  ASSERT_TRUE(hardware.has_value());
+  const int64_t n = 256, k = 320, m = 64;
+  const Sparsity sparsity = Sparsity::from_block(8);
+  auto table = std::make_shared<TuningTable>(*hardware);
+  for (const std::optional<Sparsity>& variant :
+       {std::optional<Sparsity>{}, std::optional(sparsity)}) {
+    const GemmProblem p = layer_gemm_problem({DType::kI8, variant, n, k, Epilogue::kKernel}, m);
+    GemmTuningEntry e;
+    e.key = gemm_problem_key(p);
+    e.algorithm.is_default = false;
+    e.algorithm.cublaslt_algo.fill(0xFFFFFFFFull);
+    e.algorithm.alg_config_id = 100000;
+    e.time_us = 1;
+    if (variant) e.sparsity = variant->name();
+    table->put(e);
+  }
+  set_active_tuning_table(table, "test: refused entries");
+  for (const std::optional<Sparsity>& variant :
+       {std::optional<Sparsity>{}, std::optional(sparsity)}) {
+    SCOPED_TRACE(variant ? variant->name() : "dense");
+    const RefCheck c = make_case(m, n, k, DType::kI8, variant, 99);
+    const HostWeight hw{DType::kF32, c.w.data(), n, k};
+    LinearOptions lo{DType::kI8, Epilogue::kKernel, /*use_tuning=*/true, std::nullopt};
+    std::unique_ptr<LinearLayer> layer;
+    if (variant) {
+      layer = std::make_unique<SlideSparseLinear>(hw, *variant, std::span<const float>{}, lo);
+    } else {
+      layer = std::make_unique<Linear>(hw, std::span<const float>{}, lo);
+    }
+    const GemmChoice choice = layer->gemm_choice(m);
+    EXPECT_FALSE(choice.tuned) << choice.describe();
+    EXPECT_TRUE(choice.algorithm.is_default) << choice.describe();
+    expect_matches_reference(*layer, c, m, "refused tuned entry");
+  }
+}
+
+}  // namespace
+}  // namespace slidesparse
