@@ -16,6 +16,7 @@
 #include <sstream>
 #include <thread>
 
+#include "bench/timing.h"
 #include "cuda/check.h"
 #include "cuda/device_info.h"
 #include "cuda/resources.h"
@@ -53,12 +54,6 @@ struct PairTiming {
   double kernel_median_ms = 0, kernel_min_ms = 0, copy_median_ms = 0;
 };
 
-double median_of(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t mid = v.size() / 2;
-  return v.size() % 2 ? v[mid] : 0.5 * (v[mid - 1] + v[mid]);
-}
-
 // Times kernel(i) and copy(i) alternately: `repeats` samples each, every sample `per_sample`
 // consecutive calls between two events (rotation sets), after `warmup` untimed calls of each.
 PairTiming time_against_copy(cudaStream_t stream, const std::function<void(int)>& kernel,
@@ -88,9 +83,9 @@ PairTiming time_against_copy(cudaStream_t stream, const std::function<void(int)>
     copy_ms.push_back(events[4 * r + 3].elapsed_ms_since(events[4 * r + 2]) / per_sample);
   }
   PairTiming t;
-  t.kernel_median_ms = median_of(kernel_ms);
+  t.kernel_median_ms = median(kernel_ms);
   t.kernel_min_ms = *std::min_element(kernel_ms.begin(), kernel_ms.end());
-  t.copy_median_ms = median_of(copy_ms);
+  t.copy_median_ms = median(copy_ms);
   return t;
 }
 
