@@ -168,7 +168,49 @@ class CusparseLtPlan final : public GemmPlan {
   size_t workspace_size() const override { return workspace_bytes_; }
   int max_config_id() const { return max_config_id_; }
 
+  // cusparseLtMatmulSearch: the library times its own candidates on these operands and leaves
+  // the fastest in the plan's selection; returns what it chose.
+  GemmAlgorithm library_search(const GemmArgs& args, int iterations, cudaStream_t stream) {
+    check_args(args);
+    SS_CUDA_CHECK(cusparseLtMatmulAlgSetAttribute(handle_->get(), &alg_sel_,
+                                                  CUSPARSELT_MATMUL_SEARCH_ITERATIONS, &iterations,
+                                                  sizeof(iterations)));
+    const float one = 1.0f, zero = 0.0f;
+    cudaStream_t streams[1] = {stream};
+    SS_CUDA_CHECK(cusparseLtMatmulSearch(handle_->get(), &plan_, alpha_pointer(args, one),
+                                         args.weight, args.x, &zero, args.d, args.d, args.workspace,
+                                         streams, 1));
+    GemmAlgorithm found;
+    found.is_default = false;
+    const cusparseLtHandle_t* h = handle_->get();
+    SS_CUDA_CHECK(cusparseLtMatmulAlgGetAttribute(h, &alg_sel_, CUSPARSELT_MATMUL_ALG_CONFIG_ID,
+                                                  &found.alg_config_id, sizeof(int)));
+    SS_CUDA_CHECK(cusparseLtMatmulAlgGetAttribute(h, &alg_sel_, CUSPARSELT_MATMUL_SPLIT_K,
+                                                  &found.split_k, sizeof(int)));
+    if (found.split_k != 1) {
+      cusparseLtSplitKMode_t mode{};
+      if (cusparseLtMatmulAlgGetAttribute(h, &alg_sel_, CUSPARSELT_MATMUL_SPLIT_K_MODE, &mode,
+                                          sizeof(mode)) == CUSPARSE_STATUS_SUCCESS)
+        found.split_k_mode = static_cast<int>(mode);
+    }
+    return found;
+  }
+
   void run(const GemmArgs& args, cudaStream_t stream) const override {
+    check_args(args);
+    const float one = 1.0f, zero = 0.0f;
+    cudaStream_t streams[1] = {stream};
+    SS_CUDA_CHECK(cusparseLtMatmul(handle_->get(), &plan_, alpha_pointer(args, one), args.weight,
+                                   args.x, &zero, args.d, args.d, args.workspace, streams, 1));
+  }
+
+ private:
+  const void* alpha_pointer(const GemmArgs& args, const float& one) const {
+    return problem_.scale_per_channel ? static_cast<const void*>(args.scale_per_channel)
+                                      : static_cast<const void*>(&one);
+  }
+
+  void check_args(const GemmArgs& args) const {
     SS_REQUIRE(args.weight != nullptr && args.x != nullptr && args.d != nullptr,
                "cuSPARSELt GEMM (" << problem_.describe() << "): null weight, x or d");
     SS_REQUIRE(args.workspace_bytes >= workspace_bytes_ &&
@@ -179,16 +221,8 @@ class CusparseLtPlan final : public GemmPlan {
                "cuSPARSELt GEMM: alpha-vector scaling without a scale pointer");
     SS_REQUIRE(!problem_.bias || args.bias == problem_.sparse_bias,
                "cuSPARSELt GEMM: this plan was made for another bias buffer");
-    const float one = 1.0f, zero = 0.0f;
-    const void* alpha = problem_.scale_per_channel
-                            ? static_cast<const void*>(args.scale_per_channel)
-                            : static_cast<const void*>(&one);
-    cudaStream_t streams[1] = {stream};
-    SS_CUDA_CHECK(cusparseLtMatmul(handle_->get(), &plan_, alpha, args.weight, args.x, &zero,
-                                   args.d, args.d, args.workspace, streams, 1));
   }
 
- private:
   GemmProblem problem_;
   std::shared_ptr<const Handle> handle_;
   MatDescriptor a_, b_, d_;
@@ -255,6 +289,16 @@ int cusparselt_max_alg_config_id(const GemmProblem& problem) {
   if (auto s = cusparselt_supports(problem); !s) throw NotSupportedError(s.reason);
   CusparseLtPlan plan(problem, std::nullopt);
   return plan.max_config_id();
+}
+
+GemmAlgorithm cusparselt_library_search(const GemmProblem& problem, const GemmArgs& args,
+                                        int iterations, cudaStream_t stream) {
+  if (auto s = cusparselt_supports(problem); !s) throw NotSupportedError(s.reason);
+  SS_REQUIRE(iterations > 0, "cusparselt_library_search: iterations must be positive");
+  CusparseLtPlan plan(problem, std::nullopt);
+  GemmAlgorithm found = plan.library_search(args, iterations, stream);
+  SS_CUDA_CHECK(cudaStreamSynchronize(stream));
+  return found;
 }
 
 CompressedWeight compress_sparse_weight(DType dtype, int64_t n, int64_t k, const void* weight,

@@ -42,4 +42,11 @@ CompressedWeight compress_sparse_weight(DType dtype, int64_t n, int64_t k, const
 // Highest CUSPARSELT_MATMUL_ALG_CONFIG_ID for this problem (tuning search range).
 int cusparselt_max_alg_config_id(const GemmProblem& problem);
 
+// cuSPARSELt's own search (cusparseLtMatmulSearch, `iterations` runs per candidate) on these
+// operands: the algorithm it picks
+// (config id, split-K, split-K mode), as a candidate for the tuner. `args.workspace` must hold
+// what its candidates need. Throws NotSupportedError / CudaError.
+GemmAlgorithm cusparselt_library_search(const GemmProblem& problem, const GemmArgs& args,
+                                        int iterations, cudaStream_t stream);
+
 }  // namespace slidesparse

@@ -95,7 +95,7 @@ GemmProblem layer_gemm_problem(const LayerGemmSpec& spec, int64_t m) {
 
 GemmOperands::GemmOperands(const GemmProblem& shape, int64_t m_max, uint64_t seed,
                            cudaStream_t stream, bool with_outputs)
-    : shape_(shape) {
+    : shape_(shape), m_max_(m_max) {
   const size_t elem = static_cast<size_t>(dtype_size(shape.dtype));
   const size_t out_elem = static_cast<size_t>(dtype_size(shape.out_dtype));
   const size_t weight_count = static_cast<size_t>(shape.n) * static_cast<size_t>(shape.k);
@@ -132,17 +132,35 @@ GemmOperands::GemmOperands(const GemmProblem& shape, int64_t m_max, uint64_t see
   SS_CUDA_CHECK(cudaStreamSynchronize(stream));
 }
 
-GemmArgs GemmOperands::args(const GemmProblem& problem, void* d) const {
+int GemmOperands::rotation_slots(const GemmProblem& problem) const {
+  constexpr int64_t kMaxSlots = 8;
+  return static_cast<int>(
+      std::clamp<int64_t>(m_max_ / std::max<int64_t>(problem.m, 1), 1, kMaxSlots));
+}
+
+GemmArgs GemmOperands::args(const GemmProblem& problem, void* d, int slot) const {
+  SS_REQUIRE(problem.m <= m_max_,
+             "GemmOperands: problem m=" << problem.m << " exceeds the operands' m=" << m_max_);
+  SS_REQUIRE(slot >= 0 && slot < rotation_slots(problem),
+             "GemmOperands: rotation slot " << slot << " out of range");
+  // Token ranges [slot*m, (slot+1)*m) stay inside the m_max rows (64-bit offsets).
+  const int64_t row0 = static_cast<int64_t>(slot) * problem.m;
+  const size_t elem = static_cast<size_t>(dtype_size(shape_.dtype));
+  const size_t out_elem = static_cast<size_t>(dtype_size(shape_.out_dtype));
   GemmArgs a;
   a.weight = weight_.get();
-  a.x = x_.get();
+  a.x = static_cast<const char*>(x_.get()) +
+        static_cast<size_t>(row0) * static_cast<size_t>(problem.x_stride()) * elem;
   a.d = d;
+  if (d != nullptr && d == d_.get()) {
+    a.d = static_cast<char*>(d) +
+          static_cast<size_t>(row0) * static_cast<size_t>(problem.d_stride()) * out_elem;
+  }
   a.scale_per_channel = scale_per_channel_.as<float>();
-  a.scale_per_token = scale_per_token_.as<float>();
+  a.scale_per_token = scale_per_token_.as<float>() + row0;
   a.bias = nullptr;
   a.workspace = workspace_.get();
   a.workspace_bytes = workspace_.bytes();
-  (void)problem;
   return a;
 }
 
@@ -157,10 +175,23 @@ double time_gemm_us(const GemmPlan& plan, const GemmArgs& args, int warmup, int 
 
 namespace {
 
-// Repetitions for a run of `us` microseconds: enough to average launch noise on small problems,
-// few on large ones where one run already lasts milliseconds.
-int screen_reps(double us) { return us > 2000 ? 2 : (us > 200 ? 3 : 10); }
-int final_reps(double us) { return us > 2000 ? 10 : (us > 200 ? 20 : 50); }
+// Repetitions for a run of `us` microseconds: more on small problems (launch noise), at least
+// the options' floor on large ones, where single runs swing with the clock under the power cap.
+int screen_reps(double us, const GemmSearchOptions& o) {
+  return std::max(o.screen_runs, us > 200 ? 0 : 15);
+}
+int final_reps(double us, const GemmSearchOptions& o) {
+  return std::max(o.final_runs, us > 200 ? 0 : 60);
+}
+
+// Median over `reps` runs of `plan`, run i reading the inputs of rotation slot i % slots.
+double time_rotated_us(const GemmPlan& plan, const std::vector<GemmArgs>& slots, int warmup,
+                       int reps, cudaStream_t stream) {
+  const TimingResult t = time_one(
+      stream, [&](int i) { plan.run(slots[static_cast<size_t>(i) % slots.size()], stream); },
+      TimingOptions{warmup, reps});
+  return 1000.0 * t.median_ms;
+}
 
 std::shared_ptr<const GemmPlan> try_plan(const GemmProblem& problem,
                                          const std::optional<GemmAlgorithm>& algorithm) {
@@ -206,10 +237,18 @@ GemmSearchResult search_gemm(const GemmProblem& problem, GemmOperands& operands,
   GemmSearchResult result;
   auto default_plan = get_gemm_plan(problem, std::nullopt);  // throws when not supported
   operands.workspace().reserve(default_plan->workspace_size());
-  const GemmArgs warm_args = operands.args(problem, operands.d());
-  const double first_default = time_gemm_us(*default_plan, warm_args, 1, 1, stream);
-  const int reps = screen_reps(first_default);
-  double default_us = time_gemm_us(*default_plan, warm_args, 0, reps, stream);
+  const int slots = operands.rotation_slots(problem);
+  // Arguments for every rotation slot; made again whenever the workspace may have moved.
+  auto slot_args = [&]() {
+    std::vector<GemmArgs> v;
+    for (int slot = 0; slot < slots; ++slot)
+      v.push_back(operands.args(problem, operands.d(), slot));
+    return v;
+  };
+  std::vector<GemmArgs> args = slot_args();
+  const double first_default = time_rotated_us(*default_plan, args, 1, 1, stream);
+  double default_us =
+      time_rotated_us(*default_plan, args, 0, screen_reps(first_default, options), stream);
 
   struct Timed {
     GemmAlgorithm algorithm;
@@ -217,23 +256,34 @@ GemmSearchResult search_gemm(const GemmProblem& problem, GemmOperands& operands,
     double us;
   };
   std::vector<Timed> timed;
+  auto best_so_far = [&]() {
+    double best = std::numeric_limits<double>::infinity();
+    for (const Timed& t : timed) best = std::min(best, t.us);
+    return best;
+  };
   auto screen = [&](const GemmAlgorithm& algorithm) {
+    for (const Timed& t : timed) {
+      if (t.algorithm == algorithm) return;  // already timed (the library's pick may repeat one)
+    }
     auto plan = try_plan(problem, algorithm);
     if (!plan || plan->workspace_size() > options.max_workspace_bytes) {
       ++result.refused;
       return;
     }
-    operands.workspace().reserve(plan->workspace_size());
-    const GemmArgs args = operands.args(problem, operands.d());
+    if (plan->workspace_size() > operands.workspace().bytes()) {
+      operands.workspace().reserve(plan->workspace_size());
+      args = slot_args();
+    }
     try {
       // One warm-up run (any lazy setup), one timed run to drop clearly slow candidates early.
-      const double once = time_gemm_us(*plan, args, 1, 1, stream);
+      const double once = time_rotated_us(*plan, args, 1, 1, stream);
       ++result.tried;
       if (once > options.drop_factor * default_us) return;
-      // Runs of milliseconds vary little: the one timed run ranks them; the finalists are
-      // re-timed properly below.
-      const double us =
-          once > 2000 ? once : time_gemm_us(*plan, args, 0, screen_reps(once), stream);
+      // A single run swings by a few percent, not by drop_vs_best - 1.
+      if (!timed.empty() && once > options.drop_vs_best * best_so_far()) return;
+      // The median of several runs ranks the rest: single runs of milliseconds swing by several
+      // percent with the clock under the power cap, as much as candidates differ.
+      const double us = time_rotated_us(*plan, args, 0, screen_reps(once, options), stream);
       timed.push_back({algorithm, std::move(plan), us});
     } catch (const CudaError&) {
       cudaGetLastError();
@@ -261,49 +311,65 @@ GemmSearchResult search_gemm(const GemmProblem& problem, GemmOperands& operands,
     }
   }
 
+#ifdef SLIDESPARSE_HAVE_CUSPARSELT
+  // cuSPARSELt's own search, as one more candidate (it may pick a split-K mode or buffer count
+  // the grid above does not try). Its workspace: the largest any candidate asked for so far.
+  if (problem.backend == GemmBackend::kCusparseLt && options.library_search) {
+    try {
+      const GemmAlgorithm pick = cusparselt_library_search(
+          problem, args.front(), options.library_search_iterations, stream);
+      result.library_pick = pick;
+      screen(pick);
+    } catch (const NotSupportedError&) {
+      cudaGetLastError();
+    } catch (const CudaError&) {
+      cudaGetLastError();
+    }
+  }
+#endif
+
   // Finalists, re-timed in interleaved rounds with the default (clock drift hits all alike).
   std::sort(timed.begin(), timed.end(), [](const Timed& a, const Timed& b) { return a.us < b.us; });
   if (timed.size() > static_cast<size_t>(options.finalists)) timed.resize(options.finalists);
-  // Arguments again: a candidate's larger workspace may have moved the buffer since warm_args.
-  const GemmArgs default_args = operands.args(problem, operands.d());
-  std::vector<GemmArgs> final_args;
-  for (size_t i = 0; i < timed.size(); ++i)
-    final_args.push_back(operands.args(problem, operands.d()));
+  args = slot_args();  // the workspace may have moved since
   std::vector<TimedFn> fns;
-  fns.push_back([&](int) { default_plan->run(default_args, stream); });
-  for (size_t i = 0; i < timed.size(); ++i) {
-    fns.push_back([&, i](int) { timed[i].plan->run(final_args[i], stream); });
+  fns.push_back(
+      [&](int i) { default_plan->run(args[static_cast<size_t>(i) % args.size()], stream); });
+  for (size_t f = 0; f < timed.size(); ++f) {
+    fns.push_back(
+        [&, f](int i) { timed[f].plan->run(args[static_cast<size_t>(i) % args.size()], stream); });
   }
-  const auto finals = time_interleaved(stream, fns, TimingOptions{1, final_reps(default_us)});
+  const auto finals =
+      time_interleaved(stream, fns, TimingOptions{1, final_reps(default_us, options)});
   default_us = 1000.0 * finals[0].median_ms;
   result.default_us = default_us;
   result.finals.push_back({default_plan->algorithm(), default_us});
-  for (size_t i = 0; i < timed.size(); ++i) {
-    timed[i].us = 1000.0 * finals[i + 1].median_ms;
-    result.finals.push_back({timed[i].algorithm, timed[i].us});
+  for (size_t f = 0; f < timed.size(); ++f) {
+    timed[f].us = 1000.0 * finals[f + 1].median_ms;
+    result.finals.push_back({timed[f].algorithm, timed[f].us});
   }
   std::vector<std::pair<double, size_t>> order;
-  for (size_t i = 0; i < timed.size(); ++i) order.emplace_back(timed[i].us, i);
+  for (size_t f = 0; f < timed.size(); ++f) order.emplace_back(timed[f].us, f);
   std::sort(order.begin(), order.end());
 
   result.best = GemmAlgorithm{};
   result.best_us = default_us;
   bool reference_ready = false;
   const int64_t d_count = problem.m * problem.n;  // ld_d == n for the tuner's problems
-  for (const auto& [us, i] : order) {
+  for (const auto& [us, f] : order) {
     if (us >= result.best_us) break;  // the default is at least as fast
     if (!reference_ready) {
       default_plan->run(operands.args(problem, operands.d_reference()), stream);
       reference_ready = true;
     }
-    timed[i].plan->run(operands.args(problem, operands.d()), stream);
+    timed[f].plan->run(operands.args(problem, operands.d()), stream);
     const double diff = relative_difference(operands.d(), operands.d_reference(), problem.out_dtype,
                                             d_count, stream);
     if (!(diff <= tolerance(problem.dtype, problem.out_dtype))) {
       ++result.mismatched;
       continue;
     }
-    result.best = timed[i].algorithm;
+    result.best = timed[f].algorithm;
     result.best_us = us;
     break;
   }

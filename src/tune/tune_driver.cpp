@@ -345,6 +345,7 @@ TuneSummary run_tuning(const TuneOptions& options, std::ostream& out) {
                  << std::setprecision(2) << r.default_us / r.best_us << "; " << r.tried << " tried";
             if (r.refused > 0) line << ", " << r.refused << " refused";
             if (r.mismatched > 0) line << ", " << r.mismatched << " dropped: output differs";
+            if (r.library_pick) line << "; library search: " << r.library_pick->describe();
             line << ")";
             if (job.gemm.sparsity) {
               entry.sparsity = job.gemm.sparsity->name();

@@ -300,3 +300,38 @@ TEST_F(TuneGpu, RefusedTunedAlgorithmFallsBackToTheDefault) {
 
 }  // namespace
 }  // namespace slidesparse
+
+#ifdef SLIDESPARSE_HAVE_CUSPARSELT
+#include "gemm/cusparselt_gemm.h"
+
+namespace slidesparse {
+namespace {
+
+// The search's two additions: rotated operand slots stay inside the buffers (the last slot ends
+// exactly at m_max), and cusparseLtMatmulSearch's pick, run as a forced layer algorithm, computes
+// the same function as the CPU reference.
+TEST_F(TuneGpu, LibrarySearchPickIsCorrectOnRotatedOperands) {
+  SS_SKIP_WITHOUT_GPU();
+  const int64_t m = 64, n = 256, k = 512;
+  const Sparsity sparsity = Sparsity::from_block(6);
+  const GemmProblem p = layer_gemm_problem({DType::kI8, sparsity, n, k, Epilogue::kKernel}, m);
+  CudaStream stream;
+  GemmOperands operands(p, 4 * p.m, 91, stream.get());
+  ASSERT_EQ(operands.rotation_slots(p), 4);
+  EXPECT_THROW(operands.args(p, operands.d(), 4), Error);
+  operands.workspace().reserve(size_t{64} << 20);
+  const GemmAlgorithm pick =
+      cusparselt_library_search(p, operands.args(p, operands.d(), 3), 2, stream.get());
+  EXPECT_FALSE(pick.is_default);
+  const RefCheck c = make_case(m, n, k, DType::kI8, sparsity, 92);
+  const HostWeight hw{DType::kF32, c.w.data(), n, k};
+  LinearOptions lo{DType::kI8, Epilogue::kKernel, /*use_tuning=*/false, pick};
+  SlideSparseLinear layer(hw, sparsity, std::span<const float>{}, lo);
+  EXPECT_EQ(layer.gemm_choice(m).algorithm, pick);
+  expect_matches_reference(layer, c, m, "library search pick " + pick.describe());
+  std::cout << "[info] cusparseLtMatmulSearch picked " << pick.describe() << "\n";
+}
+
+}  // namespace
+}  // namespace slidesparse
+#endif
