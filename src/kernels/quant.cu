@@ -1,8 +1,9 @@
 // Per-token activation kernels: quant (x -> int8/fp8 codes + scale per row), quant_slide (the
 // same, lifted to K' in the sliding-window layout) and slide (bf16/fp16 lifting only). A group of
 // threads_per_row threads owns one row and stages it in registers (16-byte loads), so x is read
-// from DRAM once: absmax, block reduction, then quantise and store (through shared memory when
-// lifting). Arithmetic follows core/quant.h exactly: __fdiv_rn, round half to even, saturation.
+// from DRAM once: absmax, reduction over the row's threads, then quantise and store (through shared
+// memory when lifting). Arithmetic follows core/quant.h exactly: __fdiv_rn, round half to even,
+// saturation.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_fp8.h>
@@ -218,6 +219,19 @@ struct RowParams {
   int64_t stage_elems;  // staged row length in shared memory (elements), multiple of 16
 };
 
+// Barrier over the threads of one row only (a warp, or the row's warps through named barrier
+// 1 + local_row), so each row of a block goes from its loads to its stores without waiting
+// for the block's slowest row; falls back to the block barrier past 15 rows per block.
+__device__ __forceinline__ void row_barrier(int local_row, int tpr, int rows_per_block) {
+  if (rows_per_block > 15) {
+    __syncthreads();
+  } else if (tpr == kWarpSize) {
+    __syncwarp();
+  } else {
+    asm volatile("bar.sync %0, %1;" ::"r"(1 + local_row), "r"(tpr) : "memory");
+  }
+}
+
 // (512, 2): at most 64 registers per thread, so 1024 threads per SM keep rows in flight.
 template <class In, class Out, RowOp kOp>
 __global__ void __launch_bounds__(kMaxBlockThreads, 2) quant_rows_kernel(const RowParams p) {
@@ -267,7 +281,7 @@ __global__ void __launch_bounds__(kMaxBlockThreads, 2) quant_rows_kernel(const R
     for (int offset = kWarpSize / 2; offset > 0; offset /= 2)
       absmax = fmaxf(absmax, __shfl_xor_sync(0xFFFFFFFFu, absmax, offset));
     if ((threadIdx.x & (kWarpSize - 1)) == 0) warp_absmax[threadIdx.x / kWarpSize] = absmax;
-    __syncthreads();
+    row_barrier(local_row, tpr, p.rows_per_block);
     const int warps_per_row = tpr / kWarpSize;
     float row_absmax = 0.0f;
     for (int w = 0; w < warps_per_row; ++w)
@@ -303,7 +317,7 @@ __global__ void __launch_bounds__(kMaxBlockThreads, 2) quant_rows_kernel(const R
   using Stage = std::conditional_t<kStageBytes == 1, uint8_t, uint16_t>;
   Stage* stage = reinterpret_cast<Stage*>(stage_row);
   for (int64_t e = p.n_vec * kElems + t; e < p.stage_elems; e += tpr) stage[e] = 0;
-  __syncthreads();
+  row_barrier(local_row, tpr, p.rows_per_block);
   if (!row_in_out) return;
 
   if constexpr (kOp == RowOp::kQuant) {
