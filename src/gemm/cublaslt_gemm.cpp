@@ -99,14 +99,7 @@ class CublasLtPlan final : public GemmPlan {
   size_t workspace_size() const override { return workspace_bytes_; }
 
   void run(const GemmArgs& args, cudaStream_t stream) const override {
-    SS_REQUIRE(args.weight != nullptr && args.x != nullptr && args.d != nullptr,
-               "cuBLASLt GEMM (" << problem_.describe() << "): null weight, x or d");
-    SS_REQUIRE(args.workspace_bytes >= workspace_bytes_ &&
-                   (workspace_bytes_ == 0 || args.workspace != nullptr),
-               "cuBLASLt GEMM (" << problem_.describe() << "): needs " << workspace_bytes_
-                                 << " bytes of workspace, got " << args.workspace_bytes);
-    SS_REQUIRE(!problem_.scale_per_channel || args.scale_per_channel != nullptr,
-               "cuBLASLt GEMM: fused per-channel scale without a pointer");
+    check_common_gemm_args("cuBLASLt", problem_, args, workspace_bytes_);
     SS_REQUIRE(!problem_.scale_per_token || args.scale_per_token != nullptr,
                "cuBLASLt GEMM: fused per-token scale without a pointer");
     SS_REQUIRE(!problem_.bias || args.bias != nullptr,

@@ -211,14 +211,7 @@ class CusparseLtPlan final : public GemmPlan {
   }
 
   void check_args(const GemmArgs& args) const {
-    SS_REQUIRE(args.weight != nullptr && args.x != nullptr && args.d != nullptr,
-               "cuSPARSELt GEMM (" << problem_.describe() << "): null weight, x or d");
-    SS_REQUIRE(args.workspace_bytes >= workspace_bytes_ &&
-                   (workspace_bytes_ == 0 || args.workspace != nullptr),
-               "cuSPARSELt GEMM (" << problem_.describe() << "): needs " << workspace_bytes_
-                                   << " bytes of workspace, got " << args.workspace_bytes);
-    SS_REQUIRE(!problem_.scale_per_channel || args.scale_per_channel != nullptr,
-               "cuSPARSELt GEMM: alpha-vector scaling without a scale pointer");
+    check_common_gemm_args("cuSPARSELt", problem_, args, workspace_bytes_);
     SS_REQUIRE(!problem_.bias || args.bias == problem_.sparse_bias,
                "cuSPARSELt GEMM: this plan was made for another bias buffer");
   }

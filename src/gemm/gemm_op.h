@@ -88,6 +88,12 @@ std::shared_ptr<const GemmPlan> get_gemm_plan(const GemmProblem& problem,
 void clear_gemm_plan_cache();
 size_t gemm_plan_cache_size();
 
+// The argument checks every backend's run() starts with: non-null weight, x and d; enough
+// workspace for the plan; a per-channel scale pointer when the plan fuses that scale. Throws
+// Error naming `backend` and the problem.
+void check_common_gemm_args(const char* backend, const GemmProblem& problem, const GemmArgs& args,
+                            size_t workspace_bytes);
+
 // The lookup key the tuning table is indexed by, for this problem.
 GemmProblemKey gemm_problem_key(const GemmProblem& problem);
 
