@@ -14,6 +14,7 @@
 #include <string>
 
 #include "common/gpu_skip.h"
+#include "common/temp_dir.h"
 #include "cuda/device_info.h"
 #include "gemm/gemm_op.h"
 #include "layer/layer_test_util.h"
@@ -36,23 +37,7 @@ using test::poisoned;
 using test::to_device;
 using test::to_host;
 
-class TempDir {
- public:
-  TempDir() {
-    std::random_device rd;
-    path_ = fs::temp_directory_path() /
-            ("ss_tune_gpu_" + std::to_string(::getpid()) + "_" + std::to_string(rd()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using test::TempDir;
 
 // A Qwen2-style model small enough to tune in seconds: qkv 512x256, o 256x256, gate_up 640x256,
 // down 256x320 (K = 320 is not a multiple of 8 blocks of 32 after sliding: K' is padded).

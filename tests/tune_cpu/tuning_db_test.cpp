@@ -10,6 +10,8 @@
 #include <random>
 #include <string>
 
+#include "common/temp_dir.h"
+
 namespace slidesparse {
 namespace {
 
@@ -25,24 +27,7 @@ HardwareKey h100_key() {
   return key;
 }
 
-// A fresh folder per test, removed afterwards.
-class TempDir {
- public:
-  TempDir() {
-    std::random_device rd;
-    path_ = fs::temp_directory_path() /
-            ("ss_tune_test_" + std::to_string(::getpid()) + "_" + std::to_string(rd()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using test::TempDir;
 
 GemmTuningEntry dense_entry(int64_t n, int64_t k, int64_t m, int heuristic_index) {
   GemmTuningEntry e;
