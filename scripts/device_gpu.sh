@@ -7,17 +7,29 @@
 #   bench      slidesparse bench kernel for $BENCH_MODEL (default Qwen2.5-7B), $BENCH_DTYPES
 #              (int8,fp8), $BENCH_M (64,512,2048,8192,16384,32768), $BENCH_EPILOGUE (kernel),
 #              results under $OUT/kernel (and docs/results/kernel when BENCH_DOCS=1)
+#   quant      slidesparse bench quant (M 4096,16384; K of the four Qwen2.5-7B linears)
+# At the end every log lies in $OUT/gpu_logs.tgz (the tool brings back at most 8 files), with
+# $OUT/summary.log beside it.
 # TARGETS (default: all) limits what is built, e.g. TARGETS="test_gemm test_layer slidesparse_cli".
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-out="${OUT:-$root/out}"
+top_out="${OUT:-$root/out}"
+out="$top_out/gpu_logs"
 mkdir -p "$out"
+finish() {
+  tar czf "$top_out/gpu_logs.tgz" -C "$top_out" gpu_logs && rm -rf "$out"
+}
+trap finish EXIT
+exec > >(tee "$top_out/summary.log") 2>&1
 export PATH="/usr/local/cuda/bin:$PATH"
 build="$root/build-gpu"
 stages="${STAGES:-tests}"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,power.limit --format=csv |& tee "$out/gpu.txt"
+{ nvcc --version | tail -2; cmake --version | head -1; g++ --version | head -1
+  python3 -m pip show nvidia-cusparselt-cu13 2>/dev/null | grep -E "^(Version|Location)"; } |& tee -a "$out/gpu.txt"
+source "$root/scripts/device_deps.sh"
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 \
-  >"$out/configure.log" 2>&1 || { tail -30 "$out/configure.log"; exit 1; }
+  "${DEVICE_CMAKE_ARGS[@]}" >"$out/configure.log" 2>&1 || { tail -30 "$out/configure.log"; exit 1; }
 grep -i "slidesparse:" "$out/configure.log"
 targets=()
 [ -n "${TARGETS:-}" ] && targets=(--target ${TARGETS})
@@ -74,4 +86,12 @@ if has_stage bench; then
     mkdir -p "$root/docs/results/kernel" && cp "$dest"/* "$root/docs/results/kernel/"
   fi
 fi
+if has_stage quant; then
+  "$build/slidesparse" bench quant --M 4096,16384 --K 2048,3584,8192,18944 --dtype int8,fp8 \
+    --sparsity 2:4,2:6,2:8,2:10 --out "$out/quant" >"$out/bench_quant.log" 2>&1
+  b=$?
+  [ $b -ne 0 ] && rc=$b
+  grep -E "quant_slide.*2:8|^kernel|copy" "$out/bench_quant.log" | head -40
+fi
+"$build/slidesparse" info 2>&1 | tail -4
 exit $rc

@@ -138,6 +138,19 @@ void print_sum_table(std::ostream& out, const KernelBenchResult& res,
   std::map<std::pair<int64_t, std::string>, const KernelBenchRow*> sums;
   for (const auto& r : res.rows)
     if (r.linear == "sum") sums[{r.m, r.variant}] = &r;
+  // Which output each side's GEMM writes (cuBLASLt's INT8 writes int32 only here, SlideSparse
+  // may write bf16): the sums are only comparable knowing that.
+  std::map<std::string, const KernelBenchRow*> first_row;
+  for (const auto& r : res.rows)
+    if (r.linear != "sum" && r.skipped.empty()) first_row.emplace(r.variant, &r);
+  out << "\nGEMM outputs:";
+  for (const auto& v : variants) {
+    auto it = first_row.find(v);
+    if (it == first_row.end()) continue;
+    out << " " << v << " " << dtype_name(res.dtype) << "->" << dtype_name(it->second->gemm_out)
+        << " (" << backend_name(it->second->backend) << ")" << (&v == &variants.back() ? "" : ";");
+  }
+  out << "; epilogue " << (first_row.empty() ? "-" : first_row.begin()->second->epilogue) << "\n";
   for (int pass = 0; pass < 2; ++pass) {
     out << "\n"
         << res.model << " " << dtype_name(res.dtype) << ", sum over qkv+o+gate_up+down, "
