@@ -2,7 +2,8 @@
 # Sourced by the device_*.sh scripts, ON the device machine. The GPU machine has no network: when
 # a build dependency is missing there (nlohmann-json, CLI11, GoogleTest), fall back to the Debian
 # packages unpacked here into the ignored folder .devdeps/ (carry it with the `device` tool), and
-# build GoogleTest from the source that package ships. Sets DEVICE_CMAKE_ARGS for cmake configure.
+# build GoogleTest from the source that package ships. Sets DEVICE_CMAKE_ARGS and defines
+# device_configure BUILD_DIR LOG (configure for sm_90, Release, Ninja, with those args).
 #   Prepare here:  mkdir -p /tmp/debs && (cd /tmp/debs && apt-get download nlohmann-json3-dev \
 #                    libcli11-dev googletest) && for f in /tmp/debs/*.deb; do dpkg -x "$f" .devdeps; done
 device_deps_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -41,3 +42,8 @@ fi
 if [ ${#_prefixes[@]} -gt 0 ]; then
   DEVICE_CMAKE_ARGS+=("-DCMAKE_PREFIX_PATH=$(IFS=';'; echo "${_prefixes[*]}")")
 fi
+
+device_configure() {
+  cmake -S "$device_deps_root" -B "$1" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_CUDA_ARCHITECTURES=90 "${DEVICE_CMAKE_ARGS[@]}" >"$2" 2>&1
+}

@@ -28,8 +28,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,power.limi
 { nvcc --version | tail -2; cmake --version | head -1; g++ --version | head -1
   python3 -m pip show nvidia-cusparselt-cu13 2>/dev/null | grep -E "^(Version|Location)"; } |& tee -a "$out/gpu.txt"
 source "$root/scripts/device_deps.sh"
-cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 \
-  "${DEVICE_CMAKE_ARGS[@]}" >"$out/configure.log" 2>&1 || { tail -30 "$out/configure.log"; exit 1; }
+device_configure "$build" "$out/configure.log" || { tail -30 "$out/configure.log"; exit 1; }
 grep -i "slidesparse:" "$out/configure.log"
 targets=()
 [ -n "${TARGETS:-}" ] && targets=(--target ${TARGETS})

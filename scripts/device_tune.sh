@@ -49,8 +49,7 @@ trap finish EXIT
 {
   nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,power.draw,power.limit,temperature.gpu --format=csv
   source "$root/scripts/device_deps.sh"
-  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 \
-    "${DEVICE_CMAKE_ARGS[@]}" >/tmp/build.log 2>&1 &&
+  device_configure "$build" /tmp/build.log &&
     cmake --build "$build" -j 16 --target slidesparse_cli test_tune >>/tmp/build.log 2>&1 ||
     { grep -B2 -A8 -m5 "error" /tmp/build.log; tail -20 /tmp/build.log; exit 1; }
   echo "build ok after ${SECONDS}s"
@@ -60,16 +59,15 @@ trap finish EXIT
     echo "test_tune rc=$? took $((SECONDS - t0))s"
     grep -E "^\[  (PASSED|FAILED|SKIPPED) |\[info\]|Failure" "$res/test_tune.log" | head -30
   fi
+  # Seconds the phases leave for the compare and the bench.
   bench="${BENCH:-}"
-  keep=0
-  [ -n "$compare" ] && keep=$compare_s
-  bench_keep=0
+  compare_keep=0 bench_keep=0
+  [ -n "$compare" ] && compare_keep=$compare_s
   [ -n "$bench" ] && bench_keep=${BENCH_S:-90}
-  keep=$((keep + bench_keep))
   IFS=';' read -ra phase_list <<<"$phases"
   for phase in "${phase_list[@]}"; do
     IFS='@' read -r p_dtypes p_ms p_extra <<<"$phase"
-    t=$(($(left) - keep))
+    t=$(($(left) - compare_keep - bench_keep))
     if [ "$t" -lt 20 ]; then echo "phase $phase: skipped, budget spent"; continue; fi
     t0=$SECONDS
     timeout "$t" "$bin" tune --models "$model" --dtype "$p_dtypes" --sparsity "$sparsity" \
