@@ -103,6 +103,13 @@ BatchAttention::BatchAttention(int num_q_heads, const KvCacheShape& shape, int m
   SS_REQUIRE(!for_cuda_graph || max_tokens >= max_batch,
              "BatchAttention: for CUDA graphs max_tokens " << max_tokens << " must be >= max_batch "
                                                            << max_batch);
+  // FlashInfer forms q and out row offsets as 32-bit unsigned products (prefill.cuh:
+  // q_indptr[b] * q_stride_n, o_indptr[b] * Hq * D); page offsets are 64-bit (page.cuh).
+  SS_REQUIRE_T(NotSupportedError,
+               max_tokens * num_q_heads * shape.head_dim <= std::numeric_limits<uint32_t>::max(),
+               "BatchAttention: max_tokens " << max_tokens << " x " << num_q_heads << " heads x "
+                                             << shape.head_dim
+                                             << " exceeds FlashInfer's 32-bit output offsets");
   SS_REQUIRE(shape.num_pages <= std::numeric_limits<int32_t>::max(),
              "BatchAttention: num_pages " << shape.num_pages << " exceeds int32 page indices");
 
@@ -263,6 +270,10 @@ void BatchAttention::run(const void* q, int64_t ld_q, KvCacheLayer cache, void* 
                  reinterpret_cast<uintptr_t>(cache.v) % 16 == 0,
              "BatchAttention::run: q, out and the cache must be 16-byte aligned, ld_q a multiple "
              "of 8 (FlashInfer loads 16-byte vectors)");
+  const int64_t rows_bound = for_cuda_graph_ ? max_tokens_ : total_rows_;  // replays: any plan
+  SS_REQUIRE_T(NotSupportedError, rows_bound * ld_q <= std::numeric_limits<uint32_t>::max(),
+               "BatchAttention::run: " << rows_bound << " rows x ld_q " << ld_q
+                                       << " exceeds FlashInfer's 32-bit q offsets");
   if (!for_cuda_graph_ && total_rows_ == 0) return;
 
   using DT = __nv_bfloat16;

@@ -45,6 +45,8 @@ class BatchAttention {
 
   // q: bf16 rows (row stride ld_q elements >= Hq * D, heads contiguous: the q part of the qkv
   // rows); out: bf16 [T, Hq * D], T = qo_indptr[batch]. Needs a plan(); capturable.
+  // FlashInfer's q/out row offsets are 32-bit: rows * ld_q and max_tokens * Hq * D must stay
+  // below 2^32 elements (NotSupportedError; 65536 tokens of Qwen2.5-72B's qkv use 0.7e9).
   void run(const void* q, int64_t ld_q, KvCacheLayer cache, void* out, cudaStream_t stream) const;
 
   // The FlashInfer workspaces: float (split-KV partial outputs) and int (the work list).
