@@ -1,10 +1,12 @@
 # Finds FlashInfer's header-only attention kernels as scripts/install_deps.sh extracts them from
 # the flashinfer-python 0.7.2.post1 wheel: <root>/include/flashinfer/... and the wheel's own CCCL
 # libcudacxx at <root>/cccl/libcudacxx/include. Root: -DFLASHINFER_ROOT, $FLASHINFER_ROOT, or the
-# project-local .deps/flashinfer. Defines FlashInfer_FOUND, FlashInfer_VERSION and the INTERFACE
-# target FlashInfer::headers. Its CCCL comes first and as a plain -I (not -isystem): nvcc puts
-# CUDA 13.0's own CCCL 3.0 on -isystem, and FlashInfer needs the newer one (cuda::fast_mod_div).
-# FlashInfer's own headers are -isystem (their warnings are not ours).
+# project-local .deps/flashinfer. Defines FlashInfer_FOUND, FlashInfer_VERSION,
+# FlashInfer_INCLUDE_DIR, FlashInfer_CCCL_INCLUDE_DIR and the INTERFACE target FlashInfer::headers
+# (for a target whose every TU may see FlashInfer's CCCL; the build gives the two folders only to
+# the TUs that compile FlashInfer, see CMakeLists.txt). Its CCCL comes first and as a plain -I
+# (not -isystem): nvcc puts CUDA 13.0's own CCCL 3.0 on -isystem, and FlashInfer needs the newer
+# one (cuda::fast_mod_div). FlashInfer's own headers are -isystem (their warnings are not ours).
 
 set(_flashinfer_root "")
 if(FLASHINFER_ROOT)
