@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the build needs, only where it is missing: Debian packages (cmake, g++,
-# nlohmann-json, CLI11, GoogleTest) through apt-get, and cuSPARSELt 0.8.0 from PyPI into the
-# project-local folder .deps/cusparselt. The CUDA 13 toolkit is expected at /usr/local/cuda.
+# nlohmann-json, CLI11, GoogleTest) through apt-get, cuSPARSELt 0.8.0 from PyPI into the
+# project-local folder .deps/cusparselt, and FlashInfer's attention headers (with the CCCL
+# libcudacxx they need) from the flashinfer-python wheel into .deps/flashinfer. The CUDA 13
+# toolkit is expected at /usr/local/cuda.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -39,4 +41,39 @@ if ! have_cusparselt; then
   echo "install_deps: pip install nvidia-cusparselt-cu13==0.8.0 into .deps/cusparselt"
   python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore --no-deps \
     --target "$root/.deps/cusparselt" nvidia-cusparselt-cu13==0.8.0
+fi
+
+# FlashInfer: headers only, from the pinned wheel (no compiled kernels). Only what the paged
+# prefill path needs: include/flashinfer/*.{cuh,h} and include/flashinfer/attention/*.{cuh,h}
+# (no subfolders: Hopper/Blackwell/MLA/TRT-LLM kernels are not built), and the wheel's own CCCL
+# libcudacxx, which must precede CUDA 13.0's older one (prefill needs cuda::fast_mod_div, which
+# CCCL 3.0 lacks). cub/thrust/CUTLASS are not needed. About 17 MB on disk.
+flashinfer_version=0.7.2.post1
+flashinfer_dir="$root/.deps/flashinfer"
+if [ "$(cat "$flashinfer_dir/VERSION" 2>/dev/null)" != "$flashinfer_version" ]; then
+  echo "install_deps: flashinfer-python==$flashinfer_version headers into .deps/flashinfer"
+  tmp="$(mktemp -d)"
+  trap 'rm -rf "$tmp"' EXIT
+  python3 -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: \
+    -d "$tmp" "flashinfer-python==$flashinfer_version"
+  wheel="$(compgen -G "$tmp/flashinfer_python-$flashinfer_version-*.whl" | head -n1)"
+  [ -n "$wheel" ] || { echo "install_deps: error: no flashinfer-python wheel downloaded" >&2; exit 1; }
+  python3 - "$wheel" "$tmp/x" <<'PY'
+import re, sys, zipfile
+wheel, out = sys.argv[1], sys.argv[2]
+keep = re.compile(r"flashinfer/data/include/flashinfer/(attention/)?[^/]+\.(cuh|h)$"
+                  r"|flashinfer/data/cccl/libcudacxx/include/.+[^/]$"
+                  r"|flashinfer_python-[^/]+\.dist-info/licenses/LICENSE$")
+with zipfile.ZipFile(wheel) as z:
+    z.extractall(out, [n for n in z.namelist() if keep.fullmatch(n)])
+PY
+  rm -rf "$flashinfer_dir.new"
+  mkdir -p "$flashinfer_dir.new/cccl"
+  mv "$tmp/x/flashinfer/data/include" "$flashinfer_dir.new/include"
+  mv "$tmp/x/flashinfer/data/cccl/libcudacxx" "$flashinfer_dir.new/cccl/libcudacxx"
+  mv "$tmp"/x/flashinfer_python-*.dist-info/licenses/LICENSE "$flashinfer_dir.new/LICENSE"
+  echo "$flashinfer_version" >"$flashinfer_dir.new/VERSION"
+  rm -rf "$flashinfer_dir"
+  mv "$flashinfer_dir.new" "$flashinfer_dir"
+  echo "install_deps: .deps/flashinfer is $(du -sh "$flashinfer_dir" | cut -f1)"
 fi
