@@ -32,4 +32,18 @@ std::vector<float> dequant_ref(std::span<const int32_t> acc, int64_t m, int64_t 
                                std::span<const float> scale_per_channel,
                                std::span<const float> bias);
 
+// The epilogue with a residual folded in (CONTRACTS.md steps 5 and 8): one bf16 rounding,
+//   out[m, n] = bf16(float(residual[m, n]) + ((acc * s_x[m]) * s_w[n] + b[n])).
+// residual is bf16 [m, n]; the scales and bias may be empty as for dequant_ref.
+std::vector<bf16_t> dequant_residual_ref(std::span<const float> acc, int64_t m, int64_t n,
+                                         std::span<const float> scale_per_token,
+                                         std::span<const float> scale_per_channel,
+                                         std::span<const float> bias,
+                                         std::span<const bf16_t> residual);
+std::vector<bf16_t> dequant_residual_ref(std::span<const int32_t> acc, int64_t m, int64_t n,
+                                         std::span<const float> scale_per_token,
+                                         std::span<const float> scale_per_channel,
+                                         std::span<const float> bias,
+                                         std::span<const bf16_t> residual);
+
 }  // namespace slidesparse
