@@ -10,7 +10,7 @@ namespace slidesparse {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr uint16_t kBf16NaN = 0x7FC0;
+constexpr uint16_t kBf16NaN = 0x7FFF;
 
 __global__ void embedding_kernel(const uint16_t* table, int64_t vocab, int64_t hidden,
                                  const int32_t* tokens, uint16_t* out, bool vec_ok,
@@ -23,7 +23,7 @@ __global__ void embedding_kernel(const uint16_t* table, int64_t vocab, int64_t h
   uint16_t* dst = out + row * hidden;
   if (vec_ok) {
     const int64_t n_vec = hidden / 8;
-    const uint4 nan_vec = make_uint4(0x7FC07FC0u, 0x7FC07FC0u, 0x7FC07FC0u, 0x7FC07FC0u);
+    const uint4 nan_vec = make_uint4(0x7FFF7FFFu, 0x7FFF7FFFu, 0x7FFF7FFFu, 0x7FFF7FFFu);
     for (int64_t j = threadIdx.x; j < n_vec; j += blockDim.x)
       reinterpret_cast<uint4*>(dst)[j] =
           valid ? __ldg(reinterpret_cast<const uint4*>(src) + j) : nan_vec;

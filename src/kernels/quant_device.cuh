@@ -18,7 +18,7 @@
 #include "slidesparse/core/quant.h"
 #include "slidesparse/dtype.h"
 #include "slidesparse/error.h"
-#include "slidesparse/tune/tuning_lookup.h"
+#include "cuda/launch_config.h"
 
 namespace slidesparse::quant_detail {
 

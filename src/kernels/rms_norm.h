@@ -12,7 +12,7 @@
 
 #include "slidesparse/dtype.h"
 #include "slidesparse/sparsity.h"
-#include "slidesparse/tune/tuning_lookup.h"
+#include "cuda/launch_config.h"
 
 namespace slidesparse {
 

@@ -13,9 +13,10 @@ namespace {
 constexpr int kThreads = 512;
 constexpr int kWarpSize = 32;
 
-// Order-preserving 16-bit key of a bf16 value: -0 is +0, every NaN is above +inf.
+// Order-preserving 16-bit key of a bf16 value: -0 is +0, every NaN is below -inf (never wins;
+// a row of only NaN gives index 0), as argmax_ref.
 __device__ __forceinline__ uint32_t bf16_key(uint32_t bits) {
-  if ((bits & 0x7FFFu) > 0x7F80u) return 0xFFFFu;
+  if ((bits & 0x7FFFu) > 0x7F80u) return 0u;
   if (bits == 0x8000u) bits = 0;
   return (bits & 0x8000u) ? (~bits & 0xFFFFu) : (bits | 0x8000u);
 }

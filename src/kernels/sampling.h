@@ -8,8 +8,8 @@
 namespace slidesparse {
 
 // logits: bf16 [m, ld] (device), the first vocab columns of each row count; tokens_out: int32
-// [m]. The lowest index wins ties (+0 and -0 are equal); a NaN is larger than every number
-// (the first NaN of a row wins, as torch.argmax).
+// [m]. The lowest index wins ties (+0 and -0 are equal); NaN never wins (a row of only NaN gives
+// 0), as core/ops_ref.h argmax_ref.
 void launch_argmax(const void* logits, int64_t ld, int64_t m, int64_t vocab, int32_t* tokens_out,
                    cudaStream_t stream);
 
