@@ -30,8 +30,8 @@ struct QuantBenchOptions {
 };
 
 struct QuantBenchRow {
-  std::string
-      kernel;  // quant, quant_slide, rms_norm_quant(_slide), silu_mul_quant(_slide), slide, dequant
+  // quant, quant_slide, rms_norm_quant(_slide), silu_mul_quant(_slide), slide, dequant
+  std::string kernel;
   std::string dtype;    // output codes (int8/fp8), bf16 for slide, accumulator for dequant
   std::string pattern;  // Z:L for quant_slide / slide, empty otherwise
   int64_t m = 0;
