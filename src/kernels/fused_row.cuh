@@ -109,12 +109,12 @@ __device__ void quantize_row(const Source& src, const RowCtx& ctx, const RowShap
 }
 
 // The source's bf16 values of a row to y_row (k elements): 16-byte stores when y_vec_ok, else
-// element stores. `v` holds chunk `resident` (-1: none).
+// element stores. `v` holds chunk `resident` (-1: none, or the last chunk: chunks go backwards).
 template <class Source>
 __device__ void store_bf16_row(const Source& src, const RowCtx& ctx, const RowShape& shape,
                                uint16_t* y_row, bool y_vec_ok, uint4 (&v)[kVecsPerThread],
                                int resident) {
-  for (int c = 0; c < shape.chunks; ++c) {
+  for (int c = shape.chunks - 1; c >= 0; --c) {
     if (c != resident) src.load(c, v);
     if (!ctx.row_has_x) continue;
 #pragma unroll
