@@ -25,9 +25,9 @@ namespace {
 using test::GuardedBuffer;
 
 // gate_up [m, ld] with row stride ld >= 2 * inter; values around the silu knee (|g| up to ~30).
-std::vector<bf16_t> random_gate_up(int64_t m, int64_t inter, int64_t ld, uint64_t seed) {
-  const auto dense = test::random_bf16_rows(m, ld, seed, -1.0f, 0.7f);
-  return dense;  // the columns past 2 * inter are stride padding the kernels must not use
+// (The columns past 2 * inter are stride padding the kernels must not use.)
+std::vector<bf16_t> random_gate_up(int64_t m, int64_t ld, uint64_t seed) {
+  return test::random_bf16_rows(m, ld, seed, -1.0f, 0.7f);
 }
 
 std::vector<bf16_t> packed_rows(const std::vector<bf16_t>& v, int64_t m, int64_t cols, int64_t ld) {
@@ -49,7 +49,7 @@ TEST(SiluMulKernel, WithinOneUlpOfReference) {
     const uint64_t seed = test::fresh_seed();
     SCOPED_TRACE("m=" + std::to_string(s.m) + " inter=" + std::to_string(s.inter) +
                  " seed=" + std::to_string(seed));
-    const auto gate_up = random_gate_up(s.m, s.inter, ld, seed);
+    const auto gate_up = random_gate_up(s.m, ld, seed);
     const DeviceBuffer d_gu = test::upload_bf16(gate_up);
     GuardedBuffer y(static_cast<size_t>(s.m * s.inter) * 2);
     launch_silu_mul(d_gu.get(), ld, s.m, s.inter, y.get(), nullptr);
@@ -74,8 +74,8 @@ void run_fused(int64_t m, int64_t inter, int64_t ld, int64_t m_pad, DType dtype,
   const std::optional<Sparsity> slide =
       block != 0 ? std::optional(Sparsity::from_block(block)) : std::nullopt;
   const int64_t k_out = slide ? slide->k_slide(inter) : ((inter + 31) / 32) * 32;
-  const DeviceBuffer d_gu = test::upload_bf16(random_gate_up(m, inter, ld, seed));
-  const size_t out_bytes = static_cast<size_t>(m_pad * k_out), scale_bytes = m_pad * 4;
+  const DeviceBuffer d_gu = test::upload_bf16(random_gate_up(m, ld, seed));
+  const size_t out_bytes = static_cast<size_t>(m_pad * k_out), scale_bytes = static_cast<size_t>(m_pad) * 4;
   GuardedBuffer fused(out_bytes), fused_scales(scale_bytes), chain(out_bytes),
       chain_scales(scale_bytes), act(static_cast<size_t>(m * inter) * 2);
   CudaStream stream;
