@@ -23,6 +23,8 @@
 #include "io/safetensors.h"
 #include "kernels/dequant.h"
 #include "kernels/quant.h"
+#include "kernels/rms_norm.h"
+#include "kernels/silu_mul.h"
 #include "slidesparse/core/float_formats.h"
 #include "slidesparse/error.h"
 
@@ -203,7 +205,12 @@ std::vector<QuantBenchRow> run_quant_bench(const QuantBenchOptions& options, std
           bias(static_cast<size_t>(n * 4));
       DeviceBuffer copy_src(static_cast<size_t>(copy_bytes * rot)),
           copy_dst(static_cast<size_t>(copy_bytes * rot));
+      // Fused producers: RMSNorm weight [k]; SwiGLU gate_up [m, 2k] per set.
+      DeviceBuffer norm_weight(static_cast<size_t>(k * 2)),
+          gate_up(static_cast<size_t>(2 * x_bytes * rot));
       fill_tiled(x.get(), m * k * rot, pools.bf16, stream.get());
+      fill_tiled(norm_weight.get(), k, pools.bf16, stream.get());
+      fill_tiled(gate_up.get(), 2 * m * k * rot, pools.bf16, stream.get());
       fill_tiled(copy_src.get(), copy_bytes * rot / 4, pools.i32, stream.get());
       fill_tiled(token.get(), m, pools.positive, stream.get());
       fill_tiled(channel.get(), n, pools.positive, stream.get());
@@ -262,6 +269,31 @@ std::vector<QuantBenchRow> run_quant_bench(const QuantBenchOptions& options, std
             row = measure(row, [&](int i) {
               launch_quant_slide(x_set(i), DType::kBF16, m, k, k, s, dtype, out_set(i), m,
                                  scale_set(i), stream.get(), config);
+            });
+            row.ratio_to_quant = row.median_us / quant.median_us;
+            emit(row);
+          }
+          // Fused RMSNorm / SwiGLU -> quant(_slide): plain, then each pattern. "x quant" is the
+          // fused kernel's time over quant's on the same K.
+          auto gate_up_set = [&](int i) { return gate_up.as<uint8_t>() + (i % rot) * 2 * x_bytes; };
+          for (int p = -1; p < static_cast<int>(patterns.size()); ++p) {
+            const Sparsity* s = p < 0 ? nullptr : &patterns[static_cast<size_t>(p)];
+            QuantBenchRow row = base;
+            row.pattern = s != nullptr ? s->name() : "";
+            row.k_out = s != nullptr ? s->k_slide(k) : k;
+            row.kernel = s != nullptr ? "rms_norm_quant_slide" : "rms_norm_quant";
+            row.bytes = 2 * m * k + 2 * k + m * row.k_out + 4 * m;
+            row = measure(row, [&](int i) {
+              launch_rms_norm_quant(x_set(i), k, norm_weight.get(), 1e-6f, m, k, dtype, s,
+                                    out_set(i), m, row.k_out, scale_set(i), stream.get(), config);
+            });
+            row.ratio_to_quant = row.median_us / quant.median_us;
+            emit(row);
+            row.kernel = s != nullptr ? "silu_mul_quant_slide" : "silu_mul_quant";
+            row.bytes = 4 * m * k + m * row.k_out + 4 * m;
+            row = measure(row, [&](int i) {
+              launch_silu_mul_quant(gate_up_set(i), 2 * k, m, k, dtype, s, out_set(i), m, row.k_out,
+                                    scale_set(i), stream.get(), config);
             });
             row.ratio_to_quant = row.median_us / quant.median_us;
             emit(row);

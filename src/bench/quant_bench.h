@@ -1,6 +1,8 @@
 // `slidesparse bench quant`: bandwidth of the memory-bound kernels of the linear layer (quant,
-// quant_slide per pattern, slide, dequant), each timed interleaved with a device-to-device copy
-// that moves the same bytes (bytes read + bytes written), so "% of copy" is the figure of merit.
+// quant_slide per pattern, slide, dequant, and the fused rms_norm_quant(_slide) /
+// silu_mul_quant(_slide) producers; silu_mul reads gate_up [M, 2K]), each timed interleaved with a
+// device-to-device copy that moves the same bytes (bytes read + bytes written), so "% of copy" is
+// the figure of merit.
 #pragma once
 
 #include <cstdint>
@@ -28,7 +30,8 @@ struct QuantBenchOptions {
 };
 
 struct QuantBenchRow {
-  std::string kernel;   // quant, quant_slide, slide, dequant
+  // quant, quant_slide, rms_norm_quant(_slide), silu_mul_quant(_slide), slide, dequant
+  std::string kernel;
   std::string dtype;    // output codes (int8/fp8), bf16 for slide, accumulator for dequant
   std::string pattern;  // Z:L for quant_slide / slide, empty otherwise
   int64_t m = 0;
@@ -43,7 +46,7 @@ struct QuantBenchRow {
   double copy_median_us = 0;  // cudaMemcpyAsync of bytes / 2, timed interleaved
   double copy_gbps = 0;
   double pct_of_copy = 0;
-  double ratio_to_quant = 0;  // quant_slide / quant time (same dtype, config); 0 = n/a
+  double ratio_to_quant = 0;  // kernel / quant time (same dtype, K, config); 0 = n/a
 };
 
 // Runs every case, prints a table to `out` as it goes, writes quant_bench.json and
