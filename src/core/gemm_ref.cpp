@@ -60,6 +60,19 @@ std::vector<float> dequant_impl(std::span<const Acc> acc, int64_t m, int64_t n,
   return y;
 }
 
+// dequant_impl plus the residual, added last (as the GPU: __fadd_rn(residual, v)).
+template <class Acc>
+std::vector<float> dequant_residual_impl(std::span<const Acc> acc, int64_t m, int64_t n,
+                                         std::span<const float> scale_per_token,
+                                         std::span<const float> scale_per_channel,
+                                         std::span<const float> bias,
+                                         std::span<const bf16_t> residual) {
+  detail::require_matrix("dequant_residual_ref", "residual", residual.size(), m, n);
+  std::vector<float> y = dequant_impl(acc, m, n, scale_per_token, scale_per_channel, bias);
+  for (size_t i = 0; i < y.size(); ++i) y[i] = to_float(residual[i]) + y[i];
+  return y;
+}
+
 }  // namespace
 
 std::vector<int32_t> gemm_int8_ref(std::span<const int8_t> a, std::span<const int8_t> b, int64_t m,
@@ -118,6 +131,22 @@ std::vector<float> dequant_ref(std::span<const int32_t> acc, int64_t m, int64_t 
                                std::span<const float> scale_per_channel,
                                std::span<const float> bias) {
   return dequant_impl(acc, m, n, scale_per_token, scale_per_channel, bias);
+}
+
+std::vector<float> dequant_residual_ref(std::span<const float> acc, int64_t m, int64_t n,
+                                        std::span<const float> scale_per_token,
+                                        std::span<const float> scale_per_channel,
+                                        std::span<const float> bias,
+                                        std::span<const bf16_t> residual) {
+  return dequant_residual_impl(acc, m, n, scale_per_token, scale_per_channel, bias, residual);
+}
+
+std::vector<float> dequant_residual_ref(std::span<const int32_t> acc, int64_t m, int64_t n,
+                                        std::span<const float> scale_per_token,
+                                        std::span<const float> scale_per_channel,
+                                        std::span<const float> bias,
+                                        std::span<const bf16_t> residual) {
+  return dequant_residual_impl(acc, m, n, scale_per_token, scale_per_channel, bias, residual);
 }
 
 }  // namespace slidesparse
