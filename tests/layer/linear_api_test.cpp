@@ -504,7 +504,7 @@ TEST(LinearGraph, CapturedSequenceReplaysBitForBit) {
     eager.push_back(to_host<bf16_t>(l.y.get(), static_cast<size_t>(m * l.spec.n)));
 
   cudaGraph_t graph = nullptr;
-  SS_CUDA_CHECK(cudaStreamBeginCapture(stream.get(), cudaStreamCaptureModeGlobal));
+  SS_CUDA_CHECK(cudaStreamBeginCapture(stream.get(), cudaStreamCaptureModeThreadLocal));
   try {
     enqueue();
   } catch (...) {
