@@ -35,6 +35,19 @@ class PatternError : public Error {
   int64_t block_;
 };
 
+// A CUDA runtime / cuBLASLt / cuSPARSE(Lt) call failed (src/cuda/check.h names the call).
+class CudaError : public Error {
+ public:
+  using Error::Error;
+};
+
+// cudaErrorMemoryAllocation and CUBLAS_STATUS_ALLOC_FAILED become this subclass, so callers can
+// say "out of memory" plainly and free what they hold.
+class OutOfMemoryError : public CudaError {
+ public:
+  using CudaError::CudaError;
+};
+
 // A file is malformed (safetensors header, config.json, tuning table, checkpoint metadata).
 class FormatError : public Error {
  public:

@@ -17,10 +17,10 @@
 #include <sstream>
 
 #include "bench/bench_data.h"
-#include "bench/timing.h"
 #include "cuda/check.h"
 #include "cuda/device_info.h"
 #include "cuda/resources.h"
+#include "cuda/timing.h"
 #include "io/model_config.h"
 #include "io/safetensors.h"
 #include "slidesparse/core/float_formats.h"

@@ -16,10 +16,10 @@
 #include <sstream>
 #include <thread>
 
-#include "bench/timing.h"
 #include "cuda/check.h"
 #include "cuda/device_info.h"
 #include "cuda/resources.h"
+#include "cuda/timing.h"
 #include "io/safetensors.h"
 #include "kernels/dequant.h"
 #include "kernels/quant.h"

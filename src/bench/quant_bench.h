@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "cuda/launch_config.h"
 #include "slidesparse/dtype.h"
 #include "slidesparse/sparsity.h"
-#include "slidesparse/tune/tuning_lookup.h"
 
 namespace slidesparse {
 

@@ -15,7 +15,7 @@
 #include "cli/commands.h"
 #include "cuda/device_info.h"
 #include "slidesparse/sparsity.h"
-#include "slidesparse/tune/tuning_lookup.h"
+#include "slidesparse/tuning/tuning_lookup.h"
 
 namespace slidesparse::cli {
 namespace {

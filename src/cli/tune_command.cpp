@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "cli/commands.h"
-#include "slidesparse/tune/tuning_lookup.h"
-#include "tune/progress.h"
+#include "io/progress.h"
+#include "slidesparse/tuning/tuning_lookup.h"
 #include "tune/tune_compare.h"
 #include "tune/tune_driver.h"
 

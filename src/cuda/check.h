@@ -14,18 +14,6 @@
 
 namespace slidesparse {
 
-class CudaError : public Error {
- public:
-  using Error::Error;
-};
-
-// cudaErrorMemoryAllocation and CUBLAS_STATUS_ALLOC_FAILED become this subclass, so callers can
-// say "out of memory" plainly and free what they hold.
-class OutOfMemoryError : public CudaError {
- public:
-  using CudaError::CudaError;
-};
-
 void check(cudaError_t status, const char* expr, const char* file, int line);
 void check(cublasStatus_t status, const char* expr, const char* file, int line);
 void check(cusparseStatus_t status, const char* expr, const char* file, int line);

@@ -8,8 +8,8 @@
 
 #include <cstdint>
 
+#include "cuda/launch_config.h"
 #include "slidesparse/dtype.h"
-#include "slidesparse/tune/tuning_lookup.h"
 
 namespace slidesparse {
 

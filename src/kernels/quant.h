@@ -7,9 +7,9 @@
 
 #include <cstdint>
 
+#include "cuda/launch_config.h"
 #include "slidesparse/dtype.h"
 #include "slidesparse/sparsity.h"
-#include "slidesparse/tune/tuning_lookup.h"
 
 namespace slidesparse {
 

@@ -24,7 +24,7 @@
 #include "slidesparse/core/quant.h"
 #include "slidesparse/core/slide.h"
 #include "slidesparse/error.h"
-#include "slidesparse/tune/tuning_lookup.h"
+#include "slidesparse/tuning/tuning_lookup.h"
 #ifdef SLIDESPARSE_HAVE_CUSPARSELT
 #include "gemm/cusparselt_gemm.h"
 #endif

@@ -7,9 +7,9 @@
 #include <limits>
 #include <map>
 
-#include "bench/timing.h"
 #include "cuda/check.h"
 #include "cuda/device_info.h"
+#include "cuda/timing.h"
 #include "tune/device_random.h"
 #ifdef SLIDESPARSE_HAVE_CUSPARSELT
 #include "gemm/cusparselt_gemm.h"

@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <vector>
 
-#include "bench/timing.h"
 #include "cuda/check.h"
+#include "cuda/timing.h"
 #include "kernels/dequant.h"
 #include "kernels/quant.h"
 #include "tune/device_random.h"

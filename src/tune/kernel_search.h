@@ -11,7 +11,7 @@
 
 #include "cuda/resources.h"
 #include "slidesparse/sparsity.h"
-#include "slidesparse/tune/tuning_lookup.h"
+#include "slidesparse/tuning/tuning_lookup.h"
 
 namespace slidesparse {
 

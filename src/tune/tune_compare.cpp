@@ -11,13 +11,13 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "bench/timing.h"
 #include "cuda/check.h"
 #include "cuda/device_info.h"
 #include "cuda/resources.h"
+#include "cuda/timing.h"
 #include "io/model_config.h"
-#include "slidesparse/tune/tuning_db.h"
-#include "slidesparse/tune/tuning_lookup.h"
+#include "slidesparse/tuning/tuning_db.h"
+#include "slidesparse/tuning/tuning_lookup.h"
 #include "tune/gemm_search.h"
 
 namespace slidesparse {

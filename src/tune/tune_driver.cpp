@@ -13,9 +13,9 @@
 #include "cuda/check.h"
 #include "cuda/resources.h"
 #include "io/model_config.h"
-#include "slidesparse/tune/tuning_db.h"
+#include "io/progress.h"
+#include "slidesparse/tuning/tuning_db.h"
 #include "tune/kernel_search.h"
-#include "tune/progress.h"
 
 namespace slidesparse {
 

@@ -22,8 +22,8 @@
 #include "slidesparse/core/prune.h"
 #include "slidesparse/core/quant.h"
 #include "slidesparse/layer/linear.h"
-#include "slidesparse/tune/tuning_db.h"
-#include "slidesparse/tune/tuning_lookup.h"
+#include "slidesparse/tuning/tuning_db.h"
+#include "slidesparse/tuning/tuning_lookup.h"
 #include "tune/gemm_search.h"
 #include "tune/tune_driver.h"
 

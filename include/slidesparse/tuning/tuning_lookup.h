@@ -1,5 +1,5 @@
 // Run-time lookup into the active tuning table (the one matching this GPU and these library
-// versions; see slidesparse/tune/tuning_db.h). Layers and benchmarks call these; nullopt means
+// versions; see slidesparse/tuning/tuning_db.h). Layers and benchmarks call these; nullopt means
 // "not tuned here: use the library default / the kernel's default launch".
 #pragma once
 
@@ -9,16 +9,10 @@
 #include <optional>
 #include <string>
 
+#include "cuda/launch_config.h"
 #include "slidesparse/gemm/gemm_algorithm.h"
 
 namespace slidesparse {
-
-// Launch configuration of a memory-bound kernel (quant, quant_slide, dequant). Zero = default.
-struct KernelLaunchConfig {
-  int block_threads = 0;
-  int rows_per_block = 0;
-  bool operator==(const KernelLaunchConfig&) const = default;
-};
 
 struct KernelProblemKey {
   std::string kernel;  // "quant", "quant_slide", "dequant", "slide"
@@ -39,7 +33,7 @@ std::optional<bool> lookup_sparse_beats_dense(const GemmProblemKey& sparse_key);
 // library versions, from $SLIDESPARSE_TUNING_DIR or else the repository's tuning/ folder;
 // $SLIDESPARSE_NO_TUNING=1 turns it off. A table from other hardware or versions, or a malformed
 // one, is refused with one warning on stderr and the defaults are used.
-class TuningTable;  // slidesparse/tune/tuning_db.h
+class TuningTable;  // slidesparse/tuning/tuning_db.h
 
 // The folder searched when nothing else was chosen.
 std::filesystem::path default_tuning_dir();

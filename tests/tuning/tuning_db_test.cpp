@@ -1,6 +1,6 @@
 // The tuning database on the CPU: JSON round trip, the M lookup rule (below, between, beyond the
 // tuned Ms), refusal of tables from other hardware or library versions, malformed files.
-#include "slidesparse/tune/tuning_db.h"
+#include "slidesparse/tuning/tuning_db.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>

@@ -1,4 +1,4 @@
-#include "bench/timing.h"
+#include "cuda/timing.h"
 
 #include <algorithm>
 #include <cmath>

@@ -6,8 +6,8 @@
 
 #include <filesystem>
 
-#include "slidesparse/tune/tuning_db.h"
-#include "slidesparse/tune/tuning_lookup.h"
+#include "slidesparse/tuning/tuning_db.h"
+#include "slidesparse/tuning/tuning_lookup.h"
 
 namespace slidesparse {
 namespace {

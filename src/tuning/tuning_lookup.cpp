@@ -1,12 +1,12 @@
 // The process-wide active tuning table and the lookups layers and benchmarks call. Loaded lazily,
 // once, for the current hardware key; refused tables leave one warning and the library defaults.
-#include "slidesparse/tune/tuning_lookup.h"
+#include "slidesparse/tuning/tuning_lookup.h"
 
 #include <cstdlib>
 #include <mutex>
 #include <sstream>
 
-#include "slidesparse/tune/tuning_db.h"
+#include "slidesparse/tuning/tuning_db.h"
 
 #ifndef SLIDESPARSE_SOURCE_DIR
 #define SLIDESPARSE_SOURCE_DIR "."

@@ -16,7 +16,7 @@
 
 #include "slidesparse/error.h"
 #include "slidesparse/gemm/gemm_algorithm.h"
-#include "slidesparse/tune/tuning_lookup.h"
+#include "slidesparse/tuning/tuning_lookup.h"
 
 namespace slidesparse {
 

@@ -1,5 +1,5 @@
 // Progress bar with ETA (see progress.h).
-#include "tune/progress.h"
+#include "io/progress.h"
 
 #include <unistd.h>
 

@@ -1,6 +1,6 @@
-// The tuning database: JSON files per hardware key (see slidesparse/tune/tuning_db.h). Parsing
+// The tuning database: JSON files per hardware key (see slidesparse/tuning/tuning_db.h). Parsing
 // errors become FormatError naming the file and the entry; a file for another key is refused.
-#include "slidesparse/tune/tuning_db.h"
+#include "slidesparse/tuning/tuning_db.h"
 
 #include <unistd.h>
 

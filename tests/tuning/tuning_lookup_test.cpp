@@ -1,7 +1,7 @@
 // The process-wide active tuning table: explicit tables, --no-tuning, a folder holding a broken
 // table (defaults, never a crash), and the line `slidesparse info` prints. Runs with or without
 // a GPU: the table's key is the current hardware's when a GPU is present.
-#include "slidesparse/tune/tuning_lookup.h"
+#include "slidesparse/tuning/tuning_lookup.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -11,7 +11,7 @@
 #include <fstream>
 #include <random>
 
-#include "slidesparse/tune/tuning_db.h"
+#include "slidesparse/tuning/tuning_db.h"
 
 namespace slidesparse {
 namespace {
