@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gemm/gemm_op.h"
-#include "slidesparse/tune/tuning_db.h"
+#include "slidesparse/tuning/tuning_db.h"
 
 namespace slidesparse {
 namespace {
