@@ -270,6 +270,7 @@ std::vector<KernelBenchResult> run_kernel_bench(const KernelBenchOptions& opt_in
         const int copies = rotation_count(x_bytes, gpu->l2_bytes);
         std::vector<KernelBenchRow> rows;
         std::vector<DeviceBuffer> xs;
+        std::vector<DeviceBuffer> scratches;  // one per layer, as each layer had its own buffers
         DeviceBuffer y;
         std::vector<TimedFn> fns;
         std::vector<size_t> owners;  // variant index of each group of 4 closures
@@ -295,16 +296,18 @@ std::vector<KernelBenchResult> run_kernel_bench(const KernelBenchOptions& opt_in
               rows.push_back(r);
               continue;
             }
-            LinearLayer* layer = v.layer.get();
+            const LinearLayer* layer = v.layer.get();
+            scratches.emplace_back(std::max<size_t>(layer->workspace_bytes(m), 1));
+            const LinearScratch scratch{scratches.back().get(), scratches.back().bytes()};
             cudaStream_t s = stream.get();
-            void* yp = y.get();
+            const LinearOutput o{y.get()};
             auto x_at = [&xs, copies](int it) {
               return xs[static_cast<size_t>(it % copies)].get();
             };
-            fns.push_back([=](int it) { layer->quantize(s, x_at(it), m); });
-            fns.push_back([=](int) { layer->gemm(s, m, yp); });
-            fns.push_back([=](int) { layer->dequant(s, m, yp); });
-            fns.push_back([=](int it) { layer->forward(s, x_at(it), m, yp); });
+            fns.push_back([=](int it) { layer->quantize(s, x_at(it), m, scratch); });
+            fns.push_back([=](int it) { layer->gemm(s, x_at(it), m, o, scratch); });
+            fns.push_back([=](int) { layer->dequant(s, m, o, scratch); });
+            fns.push_back([=](int it) { layer->forward(s, x_at(it), m, o, scratch); });
             owners.push_back(vi);
           }
         } catch (const OutOfMemoryError& e) {

@@ -26,6 +26,7 @@ struct TuneArgs {
   std::string tuning_dir;
   std::string epilogue = "kernel";
   bool no_kernels = false;
+  bool fast_accum = false;
   int heuristic_count = 32;
   // compare
   std::string out_dir;
@@ -71,6 +72,7 @@ void run_tune(const TuneArgs& a) {
   o.tuning_dir = a.tuning_dir.empty() ? default_tuning_dir() : std::filesystem::path(a.tuning_dir);
   o.epilogue = parse_epilogue(a.epilogue);
   o.kernels = !a.no_kernels;
+  o.fast_accum = a.fast_accum;
   o.gemm.heuristic_count = a.heuristic_count;
   const TuneSummary s = run_tuning(o, std::cout);
   std::cout << "\nsummary: " << s.jobs_run << " jobs run, " << s.jobs_skipped
@@ -126,6 +128,8 @@ void add_tune_command(CLI::App& app) {
   tune->add_option("--stage", args->stage, "coarse, fine or all")->capture_default_str();
   tune->add_flag("--force", args->force, "re-tune entries the table already holds");
   tune->add_flag("--no-kernels", args->no_kernels, "GEMMs only (skip kernel launch tuning)");
+  tune->add_flag("--fast-accum", args->fast_accum,
+                 "also tune dense FP8 GEMMs with cuBLASLt fast accumulation (cublaslt-fa)");
   tune->add_option("--heuristic-count", args->heuristic_count,
                    "cuBLASLt heuristic candidates to time")
       ->capture_default_str();

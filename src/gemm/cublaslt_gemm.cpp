@@ -66,8 +66,12 @@ void set_desc(cublasLtMatmulDesc_t desc, cublasLtMatmulDescAttributes_t attr, co
 
 class CublasLtPlan final : public GemmPlan {
  public:
-  CublasLtPlan(const GemmProblem& problem, const std::optional<GemmAlgorithm>& requested)
-      : problem_(problem), handle_(shared_handle()) {
+  CublasLtPlan(const GemmProblem& problem, const std::optional<GemmAlgorithm>& requested,
+               bool exclusive = false)
+      : problem_(problem),
+        handle_(shared_handle()),
+        run_pointers_(gemm_plan_has_run_pointers(problem)),
+        exclusive_(exclusive) {
     const bool int8 = problem.dtype == DType::kI8;
     cublasLtMatmulDesc_t raw_desc = nullptr;
     SS_CUDA_CHECK(cublasLtMatmulDescCreate(
@@ -81,6 +85,7 @@ class CublasLtPlan final : public GemmPlan {
     if (problem.scale_per_token)
       set_desc(desc_.get(), CUBLASLT_MATMUL_DESC_B_SCALE_MODE,
                int32_t{CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F});
+    if (problem.fast_accum) set_desc(desc_.get(), CUBLASLT_MATMUL_DESC_FAST_ACCUM, int8_t{1});
     if (problem.bias) {
       set_desc(desc_.get(), CUBLASLT_MATMUL_DESC_EPILOGUE,
                cublasLtEpilogue_t{CUBLASLT_EPILOGUE_BIAS});
@@ -104,8 +109,10 @@ class CublasLtPlan final : public GemmPlan {
                "cuBLASLt GEMM: fused per-token scale without a pointer");
     SS_REQUIRE(!problem_.bias || args.bias != nullptr,
                "cuBLASLt GEMM: fused bias without a pointer");
-    // The pointers live in the shared descriptor: set and launch under one lock.
-    std::lock_guard lock(run_mutex_);
+    // The pointers live in the descriptor: a shared plan sets them and launches under one lock;
+    // an exclusive plan (one owner, one thread) and a plan without pointers need none.
+    std::unique_lock<std::mutex> lock(run_mutex_, std::defer_lock);
+    if (run_pointers_ && !exclusive_) lock.lock();
     if (problem_.scale_per_channel)
       set_desc(desc_.get(), CUBLASLT_MATMUL_DESC_A_SCALE_POINTER,
                static_cast<const void*>(args.scale_per_channel));
@@ -183,6 +190,8 @@ class CublasLtPlan final : public GemmPlan {
   cublasLtMatmulAlgo_t algo_{};
   size_t workspace_bytes_ = 0;
   GemmAlgorithm algorithm_;
+  bool run_pointers_ = false;
+  bool exclusive_ = false;
   mutable std::mutex run_mutex_;
 };
 
@@ -194,11 +203,15 @@ GemmSupport refuse(const GemmProblem& p, const std::string& why) {
 
 GemmSupport cublaslt_probe_epilogue(const GemmProblem& p) {
   if (!p.scale_per_channel && !p.scale_per_token && !p.bias) return GemmSupport{true, ""};
-  using Key = std::tuple<int, int, bool, bool, bool>;
+  using Key = std::tuple<int, int, bool, bool, bool, bool>;
   static std::mutex mutex;
   static std::map<Key, GemmSupport> answers;
-  const Key key{static_cast<int>(p.dtype), static_cast<int>(p.out_dtype), p.scale_per_channel,
-                p.scale_per_token, p.bias};
+  const Key key{static_cast<int>(p.dtype),
+                static_cast<int>(p.out_dtype),
+                p.scale_per_channel,
+                p.scale_per_token,
+                p.bias,
+                p.fast_accum};
   std::lock_guard lock(mutex);
   if (auto it = answers.find(key); it != answers.end()) return it->second;
   GemmProblem small = p;
@@ -240,6 +253,8 @@ GemmSupport cublaslt_supports(const GemmProblem& p) {
   if (p.backend != GemmBackend::kCublasLt) return refuse(p, "not a cuBLASLt problem");
   if (p.n <= 0 || p.k <= 0 || p.m <= 0) return refuse(p, "empty problem");
   if (p.x_stride() < p.k || p.d_stride() < p.n) return refuse(p, "leading dimension too small");
+  if (p.fast_accum && p.dtype != DType::kFP8E4M3)
+    return refuse(p, "fast accumulation is an FP8 option");
   switch (p.dtype) {
     case DType::kI8:
       if (p.out_dtype != DType::kI32) return refuse(p, "INT8 outputs int32 only");
@@ -273,10 +288,11 @@ GemmSupport cublaslt_supports(const GemmProblem& p) {
 }
 
 std::shared_ptr<const GemmPlan> make_cublaslt_plan(const GemmProblem& problem,
-                                                   const std::optional<GemmAlgorithm>& algorithm) {
+                                                   const std::optional<GemmAlgorithm>& algorithm,
+                                                   bool exclusive) {
   if (auto s = cublaslt_supports(problem); !s) throw NotSupportedError(s.reason);
   if (auto s = cublaslt_probe_epilogue(problem); !s) throw NotSupportedError(s.reason);
-  return std::make_shared<CublasLtPlan>(problem, algorithm);
+  return std::make_shared<CublasLtPlan>(problem, algorithm, exclusive);
 }
 
 std::vector<GemmAlgorithm> cublaslt_heuristic_algorithms(const GemmProblem& problem,

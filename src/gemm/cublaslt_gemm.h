@@ -19,8 +19,10 @@ GemmSupport cublaslt_supports(const GemmProblem& problem);
 GemmSupport cublaslt_probe_epilogue(const GemmProblem& problem);
 
 // Builds a plan (descriptors + algorithm). nullopt / is_default algorithm: heuristic #0.
+// exclusive: run() sets its per-run pointers without a lock (make_exclusive_gemm_plan).
 std::shared_ptr<const GemmPlan> make_cublaslt_plan(const GemmProblem& problem,
-                                                   const std::optional<GemmAlgorithm>& algorithm);
+                                                   const std::optional<GemmAlgorithm>& algorithm,
+                                                   bool exclusive = false);
 
 // Up to `max_count` algorithms the heuristic offers for this problem (tuning candidates), with
 // cublaslt_heuristic_index set and is_default = false.

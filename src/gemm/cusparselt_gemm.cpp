@@ -262,6 +262,7 @@ GemmSupport cusparselt_supports(const GemmProblem& p) {
       return refuse(p, "operand dtype must be int8, fp8 or bf16");
   }
   if (p.scale_per_token) return refuse(p, "no per-token (column) scale epilogue");
+  if (p.fast_accum) return refuse(p, "fast accumulation is a cuBLASLt FP8 option");
   if (p.bias && (p.out_dtype != DType::kBF16 || p.sparse_bias == nullptr))
     return refuse(p, "fused bias needs bf16 output and the bias buffer at plan time");
   if (p.n % kCusparseLtRowAlign != 0 || p.k % kCusparseLtRowAlign != 0)

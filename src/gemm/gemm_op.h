@@ -37,10 +37,13 @@ struct GemmProblem {
   // cuSPARSELt reads the bias pointer when the plan is made, so a fused-bias sparse plan is made
   // for one bias buffer (part of the cache key); ignored by cuBLASLt, which takes it per run.
   const void* sparse_bias = nullptr;
+  // cuBLASLt FP8 only: CUBLASLT_MATMUL_DESC_FAST_ACCUM (no periodic promotion of the tensor
+  // cores' limited-precision partial sums to fp32; faster, less accurate).
+  bool fast_accum = false;
 
   int64_t x_stride() const { return ld_x > 0 ? ld_x : k; }
   int64_t d_stride() const { return ld_d > 0 ? ld_d : n; }
-  std::string describe() const;  // "cublaslt int8->int32 n=4608 k=3584 m=512 (+bias)"
+  std::string describe() const;  // "cublaslt int8->int32 n=4608 k=3584 m=512 +bias +fast_accum"
   bool operator==(const GemmProblem&) const = default;
 };
 
@@ -84,6 +87,16 @@ GemmSupport supports(const GemmProblem& problem);
 // or CudaError (the library failed). Thread-safe.
 std::shared_ptr<const GemmPlan> get_gemm_plan(const GemmProblem& problem,
                                               const std::optional<GemmAlgorithm>& algorithm);
+// A plan of the caller's own, not cached and not shared. Plans whose run() must set per-run
+// pointers in the library descriptor (cuBLASLt scale vectors, bias) serialise run() with a lock
+// when shared; an exclusive plan does not, so its owner runs it from one thread at a time (a
+// LinearLayer's forward, which must not lock). Otherwise the same plan as get_gemm_plan makes
+// for (problem, algorithm). Throws as get_gemm_plan.
+std::shared_ptr<const GemmPlan> make_exclusive_gemm_plan(
+    const GemmProblem& problem, const std::optional<GemmAlgorithm>& algorithm);
+// Whether run() of a plan for this problem sets per-run pointers in a descriptor (see above).
+bool gemm_plan_has_run_pointers(const GemmProblem& problem);
+
 // Drops every cached plan (tests; the tuner between searches). Plans in use stay alive.
 void clear_gemm_plan_cache();
 size_t gemm_plan_cache_size();

@@ -20,7 +20,8 @@ namespace {
 auto as_tuple(const GemmProblem& p) {
   return std::make_tuple(static_cast<int>(p.backend), static_cast<int>(p.dtype),
                          static_cast<int>(p.out_dtype), p.n, p.k, p.m, p.x_stride(), p.d_stride(),
-                         p.scale_per_channel, p.scale_per_token, p.bias, p.sparse_bias);
+                         p.scale_per_channel, p.scale_per_token, p.bias, p.sparse_bias,
+                         p.fast_accum);
 }
 
 auto as_tuple(const std::optional<GemmAlgorithm>& a) {
@@ -63,6 +64,7 @@ std::string GemmProblem::describe() const {
   if (scale_per_channel) os << " +scale_per_channel";
   if (scale_per_token) os << " +scale_per_token";
   if (bias) os << " +bias";
+  if (fast_accum) os << " +fast_accum";
   return os.str();
 }
 
@@ -86,7 +88,7 @@ std::shared_ptr<const GemmPlan> get_gemm_plan(const GemmProblem& problem,
   if (auto s = supports(problem); !s) throw NotSupportedError(s.reason);
   std::shared_ptr<const GemmPlan> plan;
   if (problem.backend == GemmBackend::kCublasLt) {
-    plan = make_cublaslt_plan(problem, algorithm);
+    plan = make_cublaslt_plan(problem, algorithm, /*exclusive=*/false);
   } else {
 #ifdef SLIDESPARSE_HAVE_CUSPARSELT
     plan = make_cusparselt_plan(problem, algorithm);
@@ -97,6 +99,19 @@ std::shared_ptr<const GemmPlan> get_gemm_plan(const GemmProblem& problem,
   std::lock_guard lock(c.mutex);
   auto [it, inserted] = c.plans.emplace(std::move(key), std::move(plan));
   return it->second;
+}
+
+std::shared_ptr<const GemmPlan> make_exclusive_gemm_plan(
+    const GemmProblem& problem, const std::optional<GemmAlgorithm>& algorithm) {
+  if (auto s = supports(problem); !s) throw NotSupportedError(s.reason);
+  // cuSPARSELt plans take every pointer per call and never lock: the cached plan is as good.
+  if (problem.backend != GemmBackend::kCublasLt) return get_gemm_plan(problem, algorithm);
+  return make_cublaslt_plan(problem, algorithm, /*exclusive=*/true);
+}
+
+bool gemm_plan_has_run_pointers(const GemmProblem& problem) {
+  return problem.backend == GemmBackend::kCublasLt &&
+         (problem.scale_per_channel || problem.scale_per_token || problem.bias);
 }
 
 void clear_gemm_plan_cache() {
@@ -119,6 +134,7 @@ GemmProblemKey gemm_problem_key(const GemmProblem& problem) {
   key.n = problem.n;
   key.k = problem.k;
   key.m = problem.m;
+  key.fast_accum = problem.fast_accum;
   return key;
 }
 

@@ -1,11 +1,13 @@
 // Dequant epilogue: y = bf16(((acc * s_tok[m]) * s_ch[n]) + bias[n]) with each operation rounded
-// on its own (__fmul_rn / __fadd_rn never contract into an FMA), matching dequant_ref bit for bit.
-// Each thread owns 8 columns (16-byte loads and stores) and walks rows_per_block rows, reusing its
-// per-channel scales and bias.
+// on its own (__fmul_rn / __fadd_rn never contract into an FMA), matching dequant_ref bit for bit;
+// with a residual, y = bf16(float(residual) + that), still one bf16 rounding
+// (dequant_residual_ref). Each thread owns 8 columns (16-byte loads and stores) and walks
+// rows_per_block rows, reusing its per-channel scales and bias.
 #include <cuda_bf16.h>
 
 #include <algorithm>
 #include <limits>
+#include <type_traits>
 
 #include "cuda/check.h"
 #include "kernels/dequant.h"
@@ -45,10 +47,13 @@ struct DequantParams {
   const float* bias;
   uint16_t* y;  // bf16 bits
   int64_t ld_y;
+  const uint16_t* residual;  // bf16 bits, may be y itself
+  int64_t ld_residual;
   int rows_per_block;
   int64_t col_blocks;  // blocks across one row of n
   bool acc_vec_ok;
   bool y_vec_ok;
+  bool residual_vec_ok;
 };
 
 // The kCols accumulator values at (row, col0...), as floats; 16-byte loads when aligned.
@@ -80,7 +85,24 @@ __device__ __forceinline__ void load_acc(const typename Acc::Bits* row, int64_t 
   }
 }
 
-template <class Acc>
+// The kCols bf16 residual values at (row, col0...), as floats.
+__device__ __forceinline__ void load_residual(const uint16_t* row, int64_t col0, int64_t n,
+                                              bool vec_ok, float (&r)[kCols]) {
+  if (vec_ok && col0 + kCols <= n) {
+    const uint4 raw = *reinterpret_cast<const uint4*>(row + col0);
+    const uint32_t words[4] = {raw.x, raw.y, raw.z, raw.w};
+#pragma unroll
+    for (int e = 0; e < kCols; ++e)
+      r[e] = __uint_as_float(((words[e / 2] >> (16 * (e & 1))) & 0xFFFFu) << 16);
+  } else {
+#pragma unroll
+    for (int e = 0; e < kCols; ++e)
+      r[e] = col0 + e < n ? __uint_as_float(static_cast<uint32_t>(row[col0 + e]) << 16) : 0.0f;
+  }
+}
+
+// kResidual is a template argument so that the plain epilogue compiles to the same code as before.
+template <class Acc, bool kResidual>
 __global__ void __launch_bounds__(kMaxBlockThreads) dequant_kernel(const DequantParams p) {
   using Bits = typename Acc::Bits;
   const int64_t tile = blockIdx.x;
@@ -103,6 +125,9 @@ __global__ void __launch_bounds__(kMaxBlockThreads) dequant_kernel(const Dequant
     float a[kCols];
     load_acc<Acc>(static_cast<const Bits*>(p.acc) + row * p.ld_acc, col0, p.n, p.acc_vec_ok, a);
     const float s_tok = p.scale_per_token != nullptr ? p.scale_per_token[row] : 1.0f;
+    float res[kCols];
+    if constexpr (kResidual)
+      load_residual(p.residual + row * p.ld_residual, col0, p.n, p.residual_vec_ok, res);
     uint32_t out[kCols / 2] = {0, 0, 0, 0};
 #pragma unroll
     for (int e = 0; e < kCols; ++e) {
@@ -111,6 +136,7 @@ __global__ void __launch_bounds__(kMaxBlockThreads) dequant_kernel(const Dequant
       if (p.scale_per_token != nullptr) v = __fmul_rn(v, s_tok);
       if (p.scale_per_channel != nullptr) v = __fmul_rn(v, s_ch[e]);
       if (p.bias != nullptr) v = __fadd_rn(v, b[e]);
+      if constexpr (kResidual) v = __fadd_rn(res[e], v);
       const uint32_t bits = __bfloat16_as_ushort(__float2bfloat16_rn(v));
       out[e / 2] |= bits << (16 * (e & 1));
     }
@@ -152,6 +178,14 @@ KernelLaunchConfig resolve_dequant_config(int64_t n, KernelLaunchConfig config) 
 void launch_dequant(const void* acc, DType acc_dtype, int64_t m, int64_t n, int64_t ld_acc,
                     const float* scale_per_token, const float* scale_per_channel, const float* bias,
                     void* y, int64_t ld_y, cudaStream_t stream, KernelLaunchConfig config) {
+  launch_dequant(acc, acc_dtype, m, n, ld_acc, scale_per_token, scale_per_channel, bias, nullptr, 0,
+                 y, ld_y, stream, config);
+}
+
+void launch_dequant(const void* acc, DType acc_dtype, int64_t m, int64_t n, int64_t ld_acc,
+                    const float* scale_per_token, const float* scale_per_channel, const float* bias,
+                    const void* residual, int64_t ld_residual, void* y, int64_t ld_y,
+                    cudaStream_t stream, KernelLaunchConfig config) {
   const char* op = "dequant";
   SS_REQUIRE(m >= 0, op << ": m must be >= 0 (got " << m << ")");
   if (m == 0) return;
@@ -160,6 +194,11 @@ void launch_dequant(const void* acc, DType acc_dtype, int64_t m, int64_t n, int6
   SS_REQUIRE(n > 0, op << ": n must be > 0 (got " << n << ")");
   SS_REQUIRE(ld_acc >= n, op << ": ld_acc " << ld_acc << " is smaller than n " << n);
   SS_REQUIRE(ld_y >= n, op << ": ld_y " << ld_y << " is smaller than n " << n);
+  SS_REQUIRE(residual == nullptr || ld_residual >= n,
+             op << ": ld_residual " << ld_residual << " is smaller than n " << n);
+  SS_REQUIRE(residual == nullptr || residual != y || ld_residual == ld_y,
+             op << ": a residual that is y itself needs ld_residual == ld_y (" << ld_residual
+                << " vs " << ld_y << ")");
   SS_REQUIRE_T(NotSupportedError,
                acc_dtype == DType::kI32 || acc_dtype == DType::kF32 || acc_dtype == DType::kBF16,
                op << ": accumulator dtype '" << dtype_name(acc_dtype)
@@ -176,26 +215,36 @@ void launch_dequant(const void* acc, DType acc_dtype, int64_t m, int64_t n, int6
   p.bias = bias;
   p.y = static_cast<uint16_t*>(y);
   p.ld_y = ld_y;
+  p.residual = static_cast<const uint16_t*>(residual);
+  p.ld_residual = ld_residual;
   p.rows_per_block = resolved.rows_per_block;
   p.col_blocks = ceil_div(ceil_div(n, kCols), resolved.block_threads);
   p.acc_vec_ok = aligned16(acc) && (ld_acc * dtype_size(acc_dtype)) % 16 == 0;
   p.y_vec_ok = aligned16(y) && (ld_y * 2) % 16 == 0;
+  p.residual_vec_ok = residual != nullptr && aligned16(residual) && (ld_residual * 2) % 16 == 0;
   const int64_t blocks = p.col_blocks * ceil_div(m, p.rows_per_block);
   SS_REQUIRE(blocks <= std::numeric_limits<int32_t>::max(),
              op << ": m " << m << " x n " << n << " needs " << blocks
                 << " blocks (too many; raise rows_per_block)");
   const dim3 grid(static_cast<unsigned>(blocks));
-  switch (acc_dtype) {
-    case DType::kI32:
-      dequant_kernel<I32Acc><<<grid, resolved.block_threads, 0, stream>>>(p);
-      break;
-    case DType::kF32:
-      dequant_kernel<F32Acc><<<grid, resolved.block_threads, 0, stream>>>(p);
-      break;
-    default:
-      dequant_kernel<Bf16Acc><<<grid, resolved.block_threads, 0, stream>>>(p);
-      break;
-  }
+  auto launch = [&](auto residual_tag) {
+    constexpr bool kResidual = decltype(residual_tag)::value;
+    switch (acc_dtype) {
+      case DType::kI32:
+        dequant_kernel<I32Acc, kResidual><<<grid, resolved.block_threads, 0, stream>>>(p);
+        break;
+      case DType::kF32:
+        dequant_kernel<F32Acc, kResidual><<<grid, resolved.block_threads, 0, stream>>>(p);
+        break;
+      default:
+        dequant_kernel<Bf16Acc, kResidual><<<grid, resolved.block_threads, 0, stream>>>(p);
+        break;
+    }
+  };
+  if (residual != nullptr)
+    launch(std::true_type{});
+  else
+    launch(std::false_type{});
   SS_CHECK_LAUNCH(op);
 }
 

@@ -47,6 +47,7 @@ GemmProblem layer_gemm_problem(const LayerGemmSpec& spec, int64_t m) {
   GemmProblem p;
   p.backend = sparse ? GemmBackend::kCusparseLt : GemmBackend::kCublasLt;
   p.dtype = spec.compute;
+  p.fast_accum = spec.fast_accum && !sparse && spec.compute == DType::kFP8E4M3;
   const bool fused = spec.epilogue == Epilogue::kFused && (sparse || spec.compute != DType::kI8);
   if (!fused) {
     p.out_dtype = spec.compute == DType::kI8        ? DType::kI32

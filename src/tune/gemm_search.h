@@ -28,6 +28,7 @@ struct LayerGemmSpec {
   int64_t n = 0;                     // layer N
   int64_t k = 0;                     // layer K (before sliding)
   Epilogue epilogue = Epilogue::kKernel;
+  bool fast_accum = false;  // LinearOptions::fast_accum (in effect for dense FP8 only)
 };
 GemmProblem layer_gemm_problem(const LayerGemmSpec& spec, int64_t m);
 

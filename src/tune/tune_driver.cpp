@@ -59,7 +59,7 @@ const char* stage_name(TuneStage stage) {
 std::string key_text(const GemmProblemKey& k) {
   std::ostringstream os;
   os << backend_name(k.backend) << "/" << dtype_name(k.dtype) << "/" << dtype_name(k.out_dtype)
-     << "/" << k.n << "/" << k.k << "/" << k.m;
+     << "/" << k.n << "/" << k.k << "/" << k.m << (k.fast_accum ? "/fast_accum" : "");
   return os.str();
 }
 
@@ -88,6 +88,7 @@ std::string gemm_label(const Job& job, const GemmProblem& p) {
      << (job.gemm.sparsity ? job.gemm.sparsity->name() : std::string("dense")) << " " << job.linear
      << " " << job.gemm.n << "x" << job.gemm.k;
   if (job.gemm.sparsity) os << " (K'=" << p.k << ")";
+  if (p.fast_accum) os << " fast-accum";
   os << " M=" << job.m;
   return os.str();
 }
@@ -159,15 +160,19 @@ std::vector<Job> build_jobs(const TuneOptions& o) {
     for (DType dtype : o.dtypes) {
       const bool quantized = dtype != DType::kBF16;
       for (const auto& shape : shapes) {
-        const LayerGemmSpec spec{dtype, std::nullopt, shape.n, shape.k, o.epilogue};
-        if (coarse) {
-          for (int64_t m : coarse_ms)
-            dense.add_gemm(TuneStage::kCoarse, spec, shape.name, m, o.epilogue);
-        }
-        if (fine) {
-          // The dense GEMM at every fine M too: the sparse entries record whether they beat it.
-          for (int64_t m : fine_ms)
-            dense.add_gemm(TuneStage::kFine, spec, shape.name, m, o.epilogue);
+        // Dense FP8 also with fast accumulation when asked (tuned under its own key).
+        for (bool fast_accum : {false, true}) {
+          if (fast_accum && !(o.fast_accum && dtype == DType::kFP8E4M3)) continue;
+          const LayerGemmSpec spec{dtype, std::nullopt, shape.n, shape.k, o.epilogue, fast_accum};
+          if (coarse) {
+            for (int64_t m : coarse_ms)
+              dense.add_gemm(TuneStage::kCoarse, spec, shape.name, m, o.epilogue);
+          }
+          if (fine) {
+            // The dense GEMM at every fine M too: the sparse entries record whether they beat it.
+            for (int64_t m : fine_ms)
+              dense.add_gemm(TuneStage::kFine, spec, shape.name, m, o.epilogue);
+          }
         }
       }
       if (fine) {

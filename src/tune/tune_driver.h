@@ -37,6 +37,9 @@ struct TuneOptions {
   Epilogue epilogue = Epilogue::kKernel;
   GemmSearchOptions gemm;
   bool kernels = true;  // also tune the quant / quant_slide / dequant launches
+  // Also tune dense FP8 GEMMs with cuBLASLt fast accumulation (LinearOptions::fast_accum), kept
+  // under their own key next to the default-accumulation entries.
+  bool fast_accum = false;
 };
 
 struct TuneSummary {

@@ -130,6 +130,8 @@ void to_json(nlohmann::json& j, const GemmTuningEntry& e) {
                      {"time_us", e.time_us},
                      {"default_time_us", e.default_time_us},
                      {"candidates_tried", e.candidates_tried}};
+  // Written only when set, so default-accumulation files read as before.
+  if (e.key.fast_accum) j["fast_accum"] = true;
   if (!e.sparsity.empty()) j["sparsity"] = e.sparsity;
   if (e.dense_time_us) j["dense_time_us"] = *e.dense_time_us;
   if (e.sparse_beats_dense) j["sparse_beats_dense"] = *e.sparse_beats_dense;
@@ -147,6 +149,8 @@ void from_json(const nlohmann::json& j, GemmTuningEntry& e) {
   e.key.n = positive_field(j, "n");
   e.key.k = positive_field(j, "k");
   e.key.m = positive_field(j, "m");
+  // Absent in tables written before fast accumulation existed: those are default-accumulation.
+  e.key.fast_accum = optional_field<bool>(j, "fast_accum").value_or(false);
   auto it = j.find("algorithm");
   if (it == j.end()) throw FormatError("missing field \"algorithm\"");
   try {
@@ -195,8 +199,12 @@ void from_json(const nlohmann::json& j, KernelTuningEntry& e) {
 // ---- TuningTable -----------------------------------------------------------------------------
 
 TuningTable::GemmShape TuningTable::shape_of(const GemmProblemKey& key) {
-  return {static_cast<int>(key.backend), static_cast<int>(key.dtype),
-          static_cast<int>(key.out_dtype), key.n, key.k};
+  return {static_cast<int>(key.backend),
+          static_cast<int>(key.dtype),
+          static_cast<int>(key.out_dtype),
+          key.n,
+          key.k,
+          key.fast_accum};
 }
 
 TuningTable::KernelShape TuningTable::shape_of(const KernelProblemKey& key) {

@@ -1,6 +1,7 @@
 // GPU dequant against core/gemm_ref.h dequant_ref, bit for bit on fresh random data: int32, fp32
 // and bf16 accumulators, every combination of absent scales / bias, odd shapes and strides
-// (the stride padding of y must stay untouched), launch configs, bad arguments.
+// (the stride padding of y must stay untouched), launch configs, bad arguments; and with a bf16
+// residual (separate, or y itself) against dequant_residual_ref, bit for bit.
 #include "kernels/dequant.h"
 
 #include <gtest/gtest.h>
@@ -28,6 +29,9 @@ struct Case {
   int64_t m = 1, n = 1, ld_acc = 1, ld_y = 1;
   bool has_token_scale = true, has_channel_scale = true, has_bias = true;
   KernelLaunchConfig config{};
+  // Residual: none, a separate [m, ld_residual] buffer, or y itself (ld_residual = ld_y).
+  enum class Residual { kNone, kSeparate, kInPlace } residual = Residual::kNone;
+  int64_t ld_residual = 0;
 };
 
 void run_case(const Case& c) {
@@ -36,7 +40,9 @@ void run_case(const Case& c) {
   what << "dequant acc=" << dtype_name(c.acc_dtype) << " m=" << c.m << " n=" << c.n
        << " ld_acc=" << c.ld_acc << " ld_y=" << c.ld_y << " token=" << c.has_token_scale
        << " channel=" << c.has_channel_scale << " bias=" << c.has_bias << " config={"
-       << c.config.block_threads << "," << c.config.rows_per_block << "} seed=" << seed;
+       << c.config.block_threads << "," << c.config.rows_per_block
+       << "} residual=" << static_cast<int>(c.residual) << " ld_residual=" << c.ld_residual
+       << " seed=" << seed;
   SCOPED_TRACE(what.str());
   std::mt19937_64 rng(seed);
   std::normal_distribution<float> normal(0.0f, 1.0f);
@@ -73,9 +79,29 @@ void run_case(const Case& c) {
   for (float& v : channel) v = positive(rng);
   for (float& v : bias) v = normal(rng);
 
-  const std::vector<float> ref = c.acc_dtype == DType::kI32
-                                     ? dequant_ref(acc_i, c.m, c.n, token, channel, bias)
+  // Residual bf16 values, [m, n] for the reference and [m, ld] on the device.
+  const bool in_place = c.residual == Case::Residual::kInPlace;
+  const int64_t ld_res = in_place ? c.ld_y : c.ld_residual;
+  std::vector<bf16_t> residual;
+  std::vector<uint8_t> residual_bytes;
+  if (c.residual != Case::Residual::kNone) {
+    residual.resize(static_cast<size_t>(c.m * c.n));
+    residual_bytes.assign(static_cast<size_t>(c.m * ld_res) * 2, test::kPoison);
+    for (int64_t r = 0; r < c.m; ++r)
+      for (int64_t j = 0; j < c.n; ++j) {
+        const bf16_t v = bf16_from_float(normal(rng) * 4.0f);
+        residual[static_cast<size_t>(r * c.n + j)] = v;
+        std::memcpy(residual_bytes.data() + static_cast<size_t>(r * ld_res + j) * 2, &v.bits, 2);
+      }
+  }
+  std::vector<float> ref;
+  if (c.residual == Case::Residual::kNone)
+    ref = c.acc_dtype == DType::kI32 ? dequant_ref(acc_i, c.m, c.n, token, channel, bias)
                                      : dequant_ref(acc_f, c.m, c.n, token, channel, bias);
+  else
+    ref = c.acc_dtype == DType::kI32
+              ? dequant_residual_unrounded_ref(acc_i, c.m, c.n, token, channel, bias, residual)
+              : dequant_residual_unrounded_ref(acc_f, c.m, c.n, token, channel, bias, residual);
   // Expected y bytes [m, ld_y]: bf16 of the reference, stride padding left poisoned.
   std::vector<uint8_t> want(static_cast<size_t>(c.m * c.ld_y) * 2, test::kPoison);
   for (int64_t r = 0; r < c.m; ++r)
@@ -90,11 +116,30 @@ void run_case(const Case& c) {
   const DeviceBuffer d_bias = test::upload(test::as_bytes(bias));
   GuardedBuffer y(want.size());
   CudaStream stream;
-  launch_dequant(d_acc.get(), c.acc_dtype, c.m, c.n, c.ld_acc,
-                 c.has_token_scale ? d_token.as<float>() : nullptr,
-                 c.has_channel_scale ? d_channel.as<float>() : nullptr,
-                 c.has_bias ? d_bias.as<float>() : nullptr, y.get(), c.ld_y, stream.get(),
-                 c.config);
+  const DeviceBuffer d_residual = test::upload(residual_bytes);
+  if (in_place) {  // y starts as the residual; its stride padding stays poisoned
+    SS_CUDA_CHECK(
+        cudaMemcpy(y.get(), residual_bytes.data(), residual_bytes.size(), cudaMemcpyHostToDevice));
+    for (int64_t r = 0; r < c.m; ++r)
+      std::memcpy(want.data() + static_cast<size_t>(r * c.ld_y + c.n) * 2,
+                  residual_bytes.data() + static_cast<size_t>(r * c.ld_y + c.n) * 2,
+                  static_cast<size_t>(c.ld_y - c.n) * 2);
+  }
+  const void* res_ptr = c.residual == Case::Residual::kNone ? nullptr
+                        : in_place                          ? y.get()
+                                                            : d_residual.get();
+  if (c.residual == Case::Residual::kNone)
+    launch_dequant(d_acc.get(), c.acc_dtype, c.m, c.n, c.ld_acc,
+                   c.has_token_scale ? d_token.as<float>() : nullptr,
+                   c.has_channel_scale ? d_channel.as<float>() : nullptr,
+                   c.has_bias ? d_bias.as<float>() : nullptr, y.get(), c.ld_y, stream.get(),
+                   c.config);
+  else
+    launch_dequant(d_acc.get(), c.acc_dtype, c.m, c.n, c.ld_acc,
+                   c.has_token_scale ? d_token.as<float>() : nullptr,
+                   c.has_channel_scale ? d_channel.as<float>() : nullptr,
+                   c.has_bias ? d_bias.as<float>() : nullptr, res_ptr, ld_res, y.get(), c.ld_y,
+                   stream.get(), c.config);
   SS_CUDA_CHECK(cudaStreamSynchronize(stream.get()));
   test::expect_bytes_equal(y.download(), want, c.ld_y * 2, "y");
   EXPECT_TRUE(y.sentinel_intact()) << "write past the end of y";
@@ -151,6 +196,30 @@ TEST(DequantKernel, LaunchConfigs) {
   }
 }
 
+TEST(DequantKernel, ResidualAddedInTheSameRounding) {
+  SS_SKIP_WITHOUT_GPU();
+  struct MN {
+    int64_t m, n;
+  };
+  const MN shapes[] = {{1, 1}, {17, 33}, {33, 1025}, {1025, 64}};
+  for (DType acc : {DType::kI32, DType::kF32, DType::kBF16})
+    for (const MN& s : shapes)
+      for (auto residual : {Case::Residual::kSeparate, Case::Residual::kInPlace})
+        for (int variant = 0; variant < 2; ++variant) {
+          Case c;
+          c.acc_dtype = acc;
+          c.m = s.m;
+          c.n = s.n;
+          c.residual = residual;
+          // 0: dense rows (vector path where aligned); 1: odd strides (element path).
+          c.ld_acc = variant == 0 ? s.n : s.n + 5;
+          c.ld_y = variant == 0 ? s.n : s.n + 3;
+          c.ld_residual = variant == 0 ? s.n : s.n + 7;
+          c.has_bias = s.m % 2 == 1;
+          run_case(c);
+        }
+}
+
 TEST(DequantKernel, RejectsBadArguments) {
   SS_SKIP_WITHOUT_GPU();
   DeviceBuffer acc(1 << 16), y(1 << 16);
@@ -184,6 +253,13 @@ TEST(DequantKernel, RejectsBadArguments) {
                Error);
   EXPECT_NO_THROW(
       launch_dequant(nullptr, i32, 0, 64, 64, nullptr, nullptr, nullptr, nullptr, 64, nullptr));
+  // residual stride too small; in place with another stride
+  EXPECT_THROW(launch_dequant(acc.get(), i32, 4, 64, 64, nullptr, nullptr, nullptr, acc.get(), 32,
+                              y.get(), 64, nullptr),
+               Error);
+  EXPECT_THROW(launch_dequant(acc.get(), i32, 4, 64, 64, nullptr, nullptr, nullptr, y.get(), 72,
+                              y.get(), 64, nullptr),
+               Error);
   SS_CUDA_CHECK(cudaDeviceSynchronize());
   EXPECT_EQ(cudaGetLastError(), cudaSuccess);
 }

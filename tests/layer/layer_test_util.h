@@ -1,5 +1,5 @@
-// Helpers shared by the layer tests: device round trips, poisoned outputs, random data, and the
-// error measures the tests state their tolerances in.
+// Helpers shared by the layer tests: device round trips, poisoned outputs and scratch, random
+// data, and the error measures the tests state their tolerances in.
 #pragma once
 
 #include <algorithm>
@@ -9,6 +9,7 @@
 
 #include "cuda/resources.h"
 #include "slidesparse/core/float_formats.h"
+#include "slidesparse/layer/linear.h"
 
 namespace slidesparse::test {
 
@@ -41,6 +42,14 @@ inline DeviceBuffer poisoned(size_t bytes) {
   SS_CUDA_CHECK(cudaMemset(b.get(), 0xFF, bytes));
   return b;
 }
+
+// A scratch arena of `bytes` poisoned with 0xFF: padding a layer fails to write cannot pass.
+inline DeviceBuffer poisoned_scratch(size_t bytes) { return poisoned(std::max<size_t>(bytes, 1)); }
+// The scratch `layer` needs up to m_max (prepared), poisoned.
+inline DeviceBuffer scratch_for(const LinearLayer& layer, int64_t m_max) {
+  return poisoned_scratch(layer.workspace_bytes(m_max));
+}
+inline LinearScratch view(const DeviceBuffer& b) { return LinearScratch{b.get(), b.bytes()}; }
 
 inline std::vector<float> random_normal(size_t count, std::mt19937& rng, float sigma = 1.0f) {
   std::normal_distribution<float> dist(0.0f, sigma);

@@ -2,10 +2,12 @@
 // passes 2^31) and down (N = 3584, K = 18944; M*K passes 2^31). INT8 dense and 2:8 SlideSparse
 // layers on the same pruned weight must give equal int32 accumulators and equal y everywhere
 // (compared on the GPU), and sampled rows, the last one included, must match the CPU reference.
-// Needs about 32 GB of device memory; skipped on smaller GPUs.
+// Both layers share one scratch arena (plus a saved copy of the dense accumulator). Needs about
+// 32 GB of device memory; skipped on smaller GPUs.
 #include <cuda_bf16.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 #include <vector>
 
@@ -87,13 +89,25 @@ void check_shape(int64_t m, int64_t n, int64_t k) {
   DeviceBuffer x(static_cast<size_t>(m) * k * 2);
   fill_random_bf16<<<2048, 256>>>(x.as<__nv_bfloat16>(), m * k, 12345);
   SS_CHECK_LAUNCH("fill_random_bf16");
+  // One scratch arena for both layers, as a model shares one across its layers.
+  dense.prepare(m);
+  sparse.prepare(m);
+  DeviceBuffer scratch =
+      test::poisoned_scratch(std::max(dense.workspace_bytes(m), sparse.workspace_bytes(m)));
+  const LinearScratch shared = test::view(scratch);
   DeviceBuffer y_dense = test::poisoned(static_cast<size_t>(m) * n * 2);
   DeviceBuffer y_sparse = test::poisoned(static_cast<size_t>(m) * n * 2);
-  dense.forward(nullptr, x.get(), m, y_dense.get());
-  sparse.forward(nullptr, x.get(), m, y_sparse.get());
+  dense.forward(nullptr, x.get(), m, LinearOutput{y_dense.get()}, shared);
+  // The sparse run reuses the arena: keep the dense accumulator aside first.
+  const AccumulatorView acc_d_view = dense.accumulator(m, shared);
+  DeviceBuffer acc_dense(static_cast<size_t>(m) * n * 4);
+  SS_CUDA_CHECK(cudaMemcpy2D(acc_dense.get(), n * 4, acc_d_view.data, acc_d_view.ld * 4, n * 4, m,
+                             cudaMemcpyDeviceToDevice));
+  const AccumulatorView acc_d{acc_dense.get(), DType::kI32, m, n};
+  sparse.forward(nullptr, x.get(), m, LinearOutput{y_sparse.get()}, shared);
   SS_CUDA_CHECK(cudaDeviceSynchronize());
 
-  const AccumulatorView acc_d = dense.accumulator(m), acc_s = sparse.accumulator(m);
+  const AccumulatorView acc_s = sparse.accumulator(m, shared);
   EXPECT_EQ(mismatches<int32_t>(acc_d.data, acc_d.ld, acc_s.data, acc_s.ld, m, n), 0u)
       << "int32 accumulators, dense vs 2:8 sparse";
   EXPECT_EQ(mismatches<uint16_t>(y_dense.get(), n, y_sparse.get(), n, m, n), 0u)

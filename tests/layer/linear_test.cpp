@@ -13,12 +13,14 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <ostream>
 #include <random>
 #include <string>
 #include <tuple>
 #include <vector>
 
 #include "common/gpu_skip.h"
+#include "gemm/gemm_op.h"
 #include "layer/layer_test_util.h"
 #include "slidesparse/core/linear_ref.h"
 #include "slidesparse/core/prune.h"
@@ -33,8 +35,10 @@ using test::bf16_to_float;
 using test::error_stats;
 using test::poisoned;
 using test::rows_to_host;
+using test::scratch_for;
 using test::to_device;
 using test::to_host;
+using test::view;
 
 struct Shape {
   int64_t m, n, k;
@@ -48,11 +52,15 @@ struct Case {
   int shape;
 };
 
-std::string case_name(const testing::TestParamInfo<Case>& info) {
-  const Shape& s = kShapes[info.param.shape];
-  return std::string(dtype_name(info.param.compute)) + "_L" + std::to_string(info.param.block) +
-         "_M" + std::to_string(s.m) + "_N" + std::to_string(s.n) + "_K" + std::to_string(s.k);
+std::string case_text(const Case& c) {
+  const Shape& s = kShapes[c.shape];
+  return std::string(dtype_name(c.compute)) + "_L" + std::to_string(c.block) + "_M" +
+         std::to_string(s.m) + "_N" + std::to_string(s.n) + "_K" + std::to_string(s.k);
 }
+std::string case_name(const testing::TestParamInfo<Case>& info) { return case_text(info.param); }
+// GoogleTest prints the parameter after the name (and CMake's test discovery keeps it): print
+// the same text instead of the struct's bytes, whose padding is uninitialised.
+void PrintTo(const Case& c, std::ostream* os) { *os << case_text(c); }
 
 class LinearVsReference : public testing::TestWithParam<Case> {};
 
@@ -61,13 +69,19 @@ struct Output {
   std::vector<float> y_float;
 };
 
-Output run_layer(LinearLayer& layer, const DeviceBuffer& x, int64_t m) {
+// Prepares M, runs forward on a fresh poisoned scratch (kept in *scratch_out when asked, for the
+// accumulator) and returns y.
+Output run_layer(LinearLayer& layer, const DeviceBuffer& x, int64_t m,
+                 DeviceBuffer* scratch_out = nullptr) {
+  layer.prepare(m);
+  DeviceBuffer scratch = scratch_for(layer, m);
   DeviceBuffer y = poisoned(static_cast<size_t>(m) * layer.n() * 2);
-  layer.forward(nullptr, x.get(), m, y.get());
+  layer.forward(nullptr, x.get(), m, LinearOutput{y.get()}, view(scratch));
   SS_CUDA_CHECK(cudaDeviceSynchronize());
   Output out;
   out.y = to_host<bf16_t>(y.get(), static_cast<size_t>(m) * layer.n());
   out.y_float = bf16_to_float(out.y);
+  if (scratch_out) *scratch_out = std::move(scratch);
   return out;
 }
 
@@ -120,13 +134,13 @@ TEST_P(LinearVsReference, DenseAndSlideSparseBothEpilogues) {
     } catch (const NotSupportedError& e) {
       GTEST_SKIP() << e.what();
     }
-    const Output yd = run_layer(*dense, dx, s.m);
-    // Keep the dense accumulator before the sparse run (separate buffers, but be explicit).
-    const AccumulatorView acc_d = dense->accumulator(s.m);
+    DeviceBuffer dense_scratch, sparse_scratch;
+    const Output yd = run_layer(*dense, dx, s.m, &dense_scratch);
+    const AccumulatorView acc_d = dense->accumulator(s.m, view(dense_scratch));
     std::vector<int32_t> dense_acc;
     if (dense->epilogue() == Epilogue::kKernel && c.compute == DType::kI8)
       dense_acc = rows_to_host<int32_t>(acc_d.data, s.m, s.n, acc_d.ld);
-    const Output ys = run_layer(*sparse, dx, s.m);
+    const Output ys = run_layer(*sparse, dx, s.m, &sparse_scratch);
 
     EXPECT_FALSE(sparse->gemm_choice(s.m).tuned);
     EXPECT_TRUE(sparse->gemm_choice(s.m).algorithm.is_default);
@@ -136,7 +150,7 @@ TEST_P(LinearVsReference, DenseAndSlideSparseBothEpilogues) {
       EXPECT_EQ(dense_acc, ref_dense.acc_int32) << "dense int32 accumulator vs reference";
       EXPECT_TRUE(bits_equal(yd.y, ref_dense.y_bf16)) << "dense y vs reference, bit for bit";
       if (epilogue == Epilogue::kKernel) {
-        const AccumulatorView acc_s = sparse->accumulator(s.m);
+        const AccumulatorView acc_s = sparse->accumulator(s.m, view(sparse_scratch));
         ASSERT_EQ(acc_s.dtype, DType::kI32);
         const auto sparse_acc = rows_to_host<int32_t>(acc_s.data, s.m, s.n, acc_s.ld);
         EXPECT_EQ(sparse_acc, dense_acc) << "sparse int32 accumulator == dense, bit for bit";
@@ -226,9 +240,11 @@ TEST_F(LinearLayerTest, StagesOneByOneEqualForwardAndReportTheAlgorithm) {
   SlideSparseLinear layer(HostWeight{DType::kF32, w.data(), n, k}, sp, bias, options);
   const auto whole = run_layer(layer, dx, m);
   DeviceBuffer y = poisoned(m * n * 2);
-  layer.quantize(nullptr, dx.get(), m);
-  layer.gemm(nullptr, m, y.get());
-  layer.dequant(nullptr, m, y.get());
+  const DeviceBuffer scratch = scratch_for(layer, m);
+  const LinearOutput out{y.get()};
+  layer.quantize(nullptr, dx.get(), m, view(scratch));
+  layer.gemm(nullptr, dx.get(), m, out, view(scratch));
+  layer.dequant(nullptr, m, out, view(scratch));
   SS_CUDA_CHECK(cudaDeviceSynchronize());
   EXPECT_TRUE(bits_equal(to_host<bf16_t>(y.get(), m * n), whole.y));
   const GemmChoice choice = layer.gemm_choice(m);
@@ -236,6 +252,7 @@ TEST_F(LinearLayerTest, StagesOneByOneEqualForwardAndReportTheAlgorithm) {
   EXPECT_FALSE(choice.algorithm.is_default);
   EXPECT_EQ(choice.algorithm.alg_config_id, 0);
   EXPECT_EQ(layer.gemm_m(m), 320);
+  EXPECT_EQ(layer.padded_m(m), 320);
   EXPECT_EQ(layer.gemm_k(), sp.k_slide(k));
 }
 
@@ -244,14 +261,27 @@ TEST_F(LinearLayerTest, NoAllocationOnceWarmedUp) {
   const int64_t n = 256, k = 256;
   const auto w = test::random_normal(n * k, rng);
   Linear layer(HostWeight{DType::kF32, w.data(), n, k}, {}, LinearOptions{});
-  layer.prepare(4096);
+  const int64_t buckets[] = {1, 77, 512, 4096};
+  layer.prepare(buckets);
   const size_t bytes = layer.device_bytes();
+  const size_t plans = gemm_plan_cache_size();
   const auto x = to_bf16_vector(test::random_normal(4096 * k, rng));
   const DeviceBuffer dx = to_device(x);
   DeviceBuffer y = poisoned(4096 * n * 2);
-  for (int64_t m : {1, 77, 4096, 512}) layer.forward(nullptr, dx.get(), m, y.get());
+  const DeviceBuffer scratch = scratch_for(layer, 4096);
+  size_t free_before = 0, free_after = 0, total = 0;
+  // One pass first: the driver loads kernel modules lazily on first launch (not the layer's doing).
+  for (int64_t m : {1, 77, 4096, 512, 300, 2})
+    layer.forward(nullptr, dx.get(), m, LinearOutput{y.get()}, view(scratch));
   SS_CUDA_CHECK(cudaDeviceSynchronize());
+  SS_CUDA_CHECK(cudaMemGetInfo(&free_before, &total));
+  for (int64_t m : {1, 77, 4096, 512, 300, 2})
+    layer.forward(nullptr, dx.get(), m, LinearOutput{y.get()}, view(scratch));
+  SS_CUDA_CHECK(cudaDeviceSynchronize());
+  SS_CUDA_CHECK(cudaMemGetInfo(&free_after, &total));
   EXPECT_EQ(layer.device_bytes(), bytes);
+  EXPECT_EQ(gemm_plan_cache_size(), plans) << "forward made a GEMM plan";
+  EXPECT_EQ(free_after, free_before) << "forward allocated device memory";
 }
 
 TEST_F(LinearLayerTest, BadInputsAreClearErrors) {
@@ -269,8 +299,13 @@ TEST_F(LinearLayerTest, BadInputsAreClearErrors) {
   // codes without scales
   EXPECT_THROW(Linear(HostWeight{DType::kI8, codes.data(), n, k}, {}, LinearOptions{}), Error);
   Linear ok(hw, {}, LinearOptions{});
-  EXPECT_THROW(ok.forward(nullptr, nullptr, 4, nullptr), Error);
+  ok.prepare(4);
+  EXPECT_THROW(ok.forward(nullptr, nullptr, 4, LinearOutput{}, LinearScratch{}), Error);
   EXPECT_THROW(ok.prepare(0), Error);
+  // A scratch smaller than workspace_bytes() is refused before anything is launched.
+  DeviceBuffer x(4 * k * 2), y(4 * n * 2);
+  const DeviceBuffer small(ok.workspace_bytes(4) / 2);
+  EXPECT_THROW(ok.forward(nullptr, x.get(), 4, LinearOutput{y.get()}, view(small)), Error);
 }
 
 }  // namespace

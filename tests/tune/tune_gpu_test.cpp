@@ -75,7 +75,9 @@ void expect_matches_reference(LinearLayer& layer, const RefCheck& c, int64_t m,
                               const std::string& what) {
   const DeviceBuffer dx = to_device(c.x);
   DeviceBuffer y = poisoned(static_cast<size_t>(m) * layer.n() * 2);
-  layer.forward(nullptr, dx.get(), m, y.get());
+  layer.prepare(m);
+  const DeviceBuffer scratch = test::scratch_for(layer, m);
+  layer.forward(nullptr, dx.get(), m, LinearOutput{y.get()}, test::view(scratch));
   SS_CUDA_CHECK(cudaDeviceSynchronize());
   const auto out = to_host<bf16_t>(y.get(), static_cast<size_t>(m) * layer.n());
   if (layer.compute() == DType::kI8 && layer.epilogue() == Epilogue::kKernel) {
@@ -162,6 +164,7 @@ TEST_F(TuneGpu, TunedTableIsAppliedByLayersAndStaysCorrect) {
                   ? layer_gemm_problem({dtype, variant, shape.n, shape.k, Epilogue::kKernel}, 64).m
                   : layer_gemm_problem({dtype, variant, shape.n, shape.k, Epilogue::kKernel}, 300)
                         .m);
+          layer->prepare(m);
           const GemmChoice choice = layer->gemm_choice(m);
           EXPECT_EQ(choice.tuned, !entry->algorithm.is_default) << choice.describe();
           if (choice.tuned) {
@@ -216,6 +219,7 @@ TEST_F(TuneGpu, EveryCandidateAlgorithmIsCorrect) {
           layer = std::make_unique<Linear>(hw, std::span<const float>{}, lo);
         }
         try {
+          layer->prepare(m);
           const GemmChoice choice = layer->gemm_choice(m);
           EXPECT_TRUE(choice.forced);
           EXPECT_EQ(choice.algorithm, a);
@@ -276,6 +280,7 @@ TEST_F(TuneGpu, RefusedTunedAlgorithmFallsBackToTheDefault) {
     } else {
       layer = std::make_unique<Linear>(hw, std::span<const float>{}, lo);
     }
+    layer->prepare(m);
     const GemmChoice choice = layer->gemm_choice(m);
     EXPECT_FALSE(choice.tuned) << choice.describe();
     EXPECT_TRUE(choice.algorithm.is_default) << choice.describe();
@@ -312,6 +317,7 @@ TEST_F(TuneGpu, LibrarySearchPickIsCorrectOnRotatedOperands) {
   const HostWeight hw{DType::kF32, c.w.data(), n, k};
   LinearOptions lo{DType::kI8, Epilogue::kKernel, /*use_tuning=*/false, pick};
   SlideSparseLinear layer(hw, sparsity, std::span<const float>{}, lo);
+  layer.prepare(m);
   EXPECT_EQ(layer.gemm_choice(m).algorithm, pick);
   expect_matches_reference(layer, c, m, "library search pick " + pick.describe());
   std::cout << "[info] cusparseLtMatmulSearch picked " << pick.describe() << "\n";

@@ -45,5 +45,18 @@ std::vector<bf16_t> dequant_residual_ref(std::span<const int32_t> acc, int64_t m
                                          std::span<const float> scale_per_channel,
                                          std::span<const float> bias,
                                          std::span<const bf16_t> residual);
+// y[m, n] = float(residual[m, n]) + (acc * scale_per_token[m] * scale_per_channel[n] + bias[n]):
+// the residual-add epilogue before its one bf16 rounding (launch_dequant with a residual).
+// residual: bf16 [m, n] packed; the scales and bias as in dequant_ref.
+std::vector<float> dequant_residual_unrounded_ref(std::span<const float> acc, int64_t m, int64_t n,
+                                        std::span<const float> scale_per_token,
+                                        std::span<const float> scale_per_channel,
+                                        std::span<const float> bias,
+                                        std::span<const bf16_t> residual);
+std::vector<float> dequant_residual_unrounded_ref(std::span<const int32_t> acc, int64_t m, int64_t n,
+                                        std::span<const float> scale_per_token,
+                                        std::span<const float> scale_per_channel,
+                                        std::span<const float> bias,
+                                        std::span<const bf16_t> residual);
 
 }  // namespace slidesparse

@@ -4,11 +4,10 @@
 
 #include <array>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "slidesparse/dtype.h"
 
@@ -38,11 +37,14 @@ void from_json(const nlohmann::json& j, GemmAlgorithm& a);  // throws FormatErro
 // What a layer looks a tuned algorithm up by. k is the GEMM's K (K' for the sparse backend).
 struct GemmProblemKey {
   GemmBackend backend = GemmBackend::kCublasLt;
-  DType dtype = DType::kI8;      // operand dtype
+  DType dtype = DType::kI8;       // operand dtype
   DType out_dtype = DType::kI32;  // GEMM output dtype
   int64_t n = 0;
   int64_t k = 0;
   int64_t m = 0;
+  // cuBLASLt FP8 fast accumulation: tuned apart from default accumulation (tables written before
+  // this field hold default-accumulation entries only).
+  bool fast_accum = false;
 };
 
 }  // namespace slidesparse

@@ -103,7 +103,8 @@ class TuningTable {
 
  private:
   // Problem without M -> (M -> entry).
-  using GemmShape = std::tuple<int, int, int, int64_t, int64_t>;   // backend, dtype, out, n, k
+  // backend, dtype, out, n, k, fast_accum
+  using GemmShape = std::tuple<int, int, int, int64_t, int64_t, bool>;
   using KernelShape = std::tuple<std::string, int, int, int64_t>;  // kernel, dtype, block, cols
   static GemmShape shape_of(const GemmProblemKey& key);
   static KernelShape shape_of(const KernelProblemKey& key);
