@@ -1,0 +1,30 @@
+// The recorded-results fixture of the report tests (tests/report/data, written by make_fixture.py):
+// its paths and the counts it was built with.
+#pragma once
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+namespace slidesparse::test {
+
+inline std::filesystem::path fixture_results() {
+  return std::filesystem::path(SS_TEST_DATA_DIR) / "results";
+}
+
+inline std::string read_text(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// What make_fixture.py wrote.
+inline constexpr int kFixtureCases = 54;  // 23 prefill int8 + 24 prefill fp8 + 7 decode int8
+inline constexpr int kFixtureOk = 28;
+inline constexpr int kFixtureFailed = 2;
+inline constexpr int kFixtureSkipped = 24;
+inline constexpr int kFixtureMissing = 2;
+
+}  // namespace slidesparse::test
