@@ -198,7 +198,7 @@ void add_overview(const ReportContext& ctx, Document& doc) {
 void add_hardware(const ReportContext& ctx, Document& doc) {
   const Strings& s = ctx.s;
   Section sec{"hardware", 2, s.sec_hardware, {}};
-  Table t{"table-hardware", s.sec_hardware, {s.col_item, s.col_value}, {false, false}, {}};
+  Table t{"table-hardware", "", {s.col_item, s.col_value}, {false, false}, {}};
   const GpuRecord gpu = gpu_of(ctx);
   t.rows.push_back({cell(s.hw_gpu), cell(gpu.name.empty() ? kDash : gpu.name)});
   t.rows.push_back({cell(s.hw_cc), cell(gpu.cc.empty() ? kDash : gpu.cc)});
@@ -250,7 +250,7 @@ void add_tasks(const ReportContext& ctx, Document& doc) {
     return;
   }
   Table t{"table-tasks",
-          s.sec_tasks,
+          "",
           {"#", s.col_task, s.col_status, s.col_ok, s.col_failed, s.col_skipped, s.col_wall,
            s.col_gpu_time, s.col_note},
           {true, false, false, true, true, true, true, true, false},
@@ -285,7 +285,7 @@ void add_tuning(const ReportContext& ctx, Document& doc) {
     return;
   }
   Table t{"table-tuning",
-          s.sec_tuning,
+          "",
           {s.col_path, s.col_task, s.col_entries, s.col_size},
           {false, true, true, true},
           {},
@@ -412,7 +412,7 @@ void add_failures(const ReportContext& ctx, Document& doc) {
   }
   sec.blocks.push_back(Paragraph{fill(s.failures_count, {std::to_string(failed.size())})});
   Table t{"table-failures",
-          s.sec_failures,
+          "",
           {"#", s.col_stage, s.col_dtype, s.col_model, "M", s.col_backend, s.col_pattern,
            s.col_error, s.col_message, s.col_command},
           {true, false, false, false, true, false, false, false, false, false},
@@ -449,7 +449,7 @@ void add_missing(const ReportContext& ctx, Document& doc) {
   }
   sec.blocks.push_back(Paragraph{fill(s.missing_intro, {std::to_string(ctx.missing.size())})});
   Table t{"table-missing",
-          s.sec_missing,
+          "",
           {s.col_stage, s.col_dtype, s.col_model, s.col_backend, s.col_missing_ms},
           {false, false, false, false, true},
           {}};
@@ -499,7 +499,7 @@ void add_inventory(const ReportContext& ctx, Document& doc) {
   Section sec{"inventory", 2, s.sec_inventory, {}};
   sec.blocks.push_back(Paragraph{fill(s.inventory_intro, {ctx.results.dir.generic_string()})});
   Table t{"table-inventory",
-          s.sec_inventory,
+          "",
           {s.col_folder, s.col_case_jsons, s.col_csvs, s.col_others, s.col_size},
           {false, true, true, false, true},
           {},

@@ -65,7 +65,9 @@ std::string render_line_chart_svg(const LineChart& chart) {
   const double plot_w = kWidth - kLeft - kRight;
   // Legend below the x axis, three entries per row.
   const size_t legend_n = chart.series.size();
-  const int per_row = 3;
+  size_t longest = 0;
+  for (const auto& s : chart.series) longest = std::max(longest, s.name.size());
+  const int per_row = longest <= 20 ? 4 : 3;
   const int legend_rows = static_cast<int>((legend_n + per_row - 1) / per_row);
   const double legend_top = kTop + kPlotH + 56;
   const double height = legend_top + legend_rows * 20 + 12;
@@ -283,7 +285,7 @@ std::string render_grid_chart_svg(const GridChart& chart) {
      << escape_xml(chart.x_label) << "</text>\n";
   // Legend.
   os << "<g class=\"legend\" font-size=\"12\" fill=\"#111111\">\n";
-  double lx = kLeft;
+  double lx = 20;
   for (size_t i = 0; i < chart.legend_states.size(); ++i) {
     const std::string& state = chart.legend_states[i];
     os << "<rect x=\"" << px(lx) << "\" y=\"" << px(legend_y - 10)
@@ -293,7 +295,7 @@ std::string render_grid_chart_svg(const GridChart& chart) {
        << "<text x=\"" << px(lx + 18) << "\" y=\"" << px(legend_y) << "\">"
        << escape_xml(i < chart.legend_labels.size() ? chart.legend_labels[i] : state)
        << "</text>\n";
-    lx += 110;
+    lx += 100;
   }
   os << "</g>\n</svg>\n";
   return os.str();
