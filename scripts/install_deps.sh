@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the build needs, only where it is missing: Debian packages (cmake, g++,
 # nlohmann-json, CLI11, GoogleTest; chromium for the report's browser test) through apt-get, and
-# cuSPARSELt 0.8.0 from PyPI into the project-local folder .deps/cusparselt. The CUDA 13 toolkit is expected at /usr/local/cuda.
+# cuSPARSELt 0.8.0 from PyPI into the project-local folder .deps/cusparselt. The CUDA 13 toolkit
+# is expected at /usr/local/cuda.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
