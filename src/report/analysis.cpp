@@ -2,6 +2,7 @@
 #include "report/analysis.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <set>
 
@@ -31,6 +32,29 @@ std::optional<double> CaseIndex::tokens_per_s(const std::string& stage, const st
   return c->metrics->tokens_per_s;
 }
 
+bool natural_less(const std::string& a, const std::string& b) {
+  size_t i = 0, j = 0;
+  while (i < a.size() && j < b.size()) {
+    const bool da = std::isdigit(static_cast<unsigned char>(a[i]));
+    const bool db = std::isdigit(static_cast<unsigned char>(b[j]));
+    if (da && db) {
+      size_t ie = i, je = j;
+      while (ie < a.size() && std::isdigit(static_cast<unsigned char>(a[ie]))) ++ie;
+      while (je < b.size() && std::isdigit(static_cast<unsigned char>(b[je]))) ++je;
+      const std::string na = a.substr(i, ie - i), nb = b.substr(j, je - j);
+      if (na.size() != nb.size()) return na.size() < nb.size();
+      if (na != nb) return na < nb;
+      i = ie;
+      j = je;
+      continue;
+    }
+    if (a[i] != b[j]) return a[i] < b[j];
+    ++i;
+    ++j;
+  }
+  return a.size() - i < b.size() - j;
+}
+
 std::vector<StageMatrix> stage_matrices(const std::vector<CaseResult>& cases) {
   std::map<std::string, std::tuple<std::set<std::string>, std::set<std::string>,
                                    std::set<std::string>, std::set<int64_t>>>
@@ -56,6 +80,7 @@ std::vector<StageMatrix> stage_matrices(const std::vector<CaseResult>& cases) {
       return std::make_pair(rank(a), a) < std::make_pair(rank(b), b);
     });
     m.models.assign(models.begin(), models.end());
+    std::sort(m.models.begin(), m.models.end(), natural_less);
     m.variants.assign(variants.begin(), variants.end());
     std::sort(m.variants.begin(), m.variants.end(), [](const std::string& a, const std::string& b) {
       return std::make_pair(variant_rank(a), a) < std::make_pair(variant_rank(b), b);

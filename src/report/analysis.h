@@ -41,6 +41,9 @@ struct StageMatrix {
 
 std::vector<StageMatrix> stage_matrices(const std::vector<CaseResult>& cases);
 
+// Names with numbers compared by value: "Qwen2.5-7B" before "Qwen2.5-14B" (models in every table).
+bool natural_less(const std::string& a, const std::string& b);
+
 struct MissingCase {
   std::string stage, dtype, model, variant;
   int64_t m = 0;

@@ -111,3 +111,17 @@ TEST(ResultsModel, MissingFolderThrows) {
 
 }  // namespace
 }  // namespace slidesparse::report
+
+namespace slidesparse::report {
+namespace {
+
+TEST(ResultsModel, ModelsInNaturalOrder) {
+  EXPECT_TRUE(natural_less("Qwen2.5-7B", "Qwen2.5-14B"));
+  EXPECT_FALSE(natural_less("Qwen2.5-14B", "Qwen2.5-7B"));
+  EXPECT_TRUE(natural_less("Llama3.2-3B", "Qwen2.5-7B"));
+  EXPECT_TRUE(natural_less("a", "a1"));
+  EXPECT_FALSE(natural_less("a", "a"));
+}
+
+}  // namespace
+}  // namespace slidesparse::report
