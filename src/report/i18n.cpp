@@ -109,6 +109,7 @@ constexpr Strings kEnglish{
     .sec_notes = "Notes of the run",
     .note_skipped = "{0} cases skipped: {1}",
     .note_unreadable = "Unreadable file {0}: {1}",
+    .note_rerun = "A rerun failed after an ok result, which is kept: {0} ({1}: {2})",
     .notes_none = "The run recorded no notes.",
 
     .sec_perf = "{0}: throughput and speed-ups",
@@ -256,6 +257,7 @@ constexpr Strings kChinese{
     .sec_notes = "运行说明",
     .note_skipped = "跳过 {0} 个用例：{1}",
     .note_unreadable = "无法读取的文件 {0}：{1}",
+    .note_rerun = "重跑在已有成功结果之后失败，成功结果保留：{0}（{1}：{2}）",
     .notes_none = "本次运行没有记录说明。",
 
     .sec_perf = "{0}：吞吐量与加速比",

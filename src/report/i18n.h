@@ -111,6 +111,7 @@ struct Strings {
   const char* sec_notes;
   const char* note_skipped;
   const char* note_unreadable;
+  const char* note_rerun;
   const char* notes_none;
 
   const char* sec_perf;

@@ -107,7 +107,8 @@ std::string format_library_version(const std::string& library, const std::string
     std::snprintf(buf, sizeof buf, "%ld.%ld.%ld (%ld)", v / 10000, (v / 100) % 100, v % 100, v);
   else if (library == "cusparselt")
     std::snprintf(buf, sizeof buf, "%ld.%ld.%ld (%ld)", v / 1000, (v / 100) % 10, v % 100, v);
-  else if (library == "cuda" || library == "cuda_runtime" || library == "cuda_driver")
+  else if (library == "cuda" || library == "cuda_runtime" || library == "cuda_driver" ||
+           library == "cuda_driver_api")
     std::snprintf(buf, sizeof buf, "%ld.%ld (%ld)", v / 1000, (v % 1000) / 10, v);
   else
     return raw;

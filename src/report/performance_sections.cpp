@@ -17,8 +17,8 @@ TableCell cell(std::string text, std::string state = {}) {
 }
 
 std::string x_label(const Strings& s, const std::string& stage) {
-  if (stage == "prefill") return s.chart_x_prefill;
-  if (stage == "decode") return s.chart_x_decode;
+  if (stage.ends_with("prefill")) return s.chart_x_prefill;
+  if (stage.ends_with("decode")) return s.chart_x_decode;
   return s.chart_x_other;
 }
 

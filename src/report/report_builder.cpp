@@ -93,6 +93,8 @@ std::string stage_label(const Strings& s, const std::string& stage) {
   if (stage == "prefill") return s.stage_prefill;
   if (stage == "decode") return s.stage_decode;
   if (stage == "simple") return s.stage_simple;
+  if (stage == "simple-prefill") return std::string(s.stage_simple) + " · prefill";
+  if (stage == "simple-decode") return std::string(s.stage_simple) + " · decode";
   return stage;
 }
 
@@ -214,6 +216,8 @@ void add_hardware(const ReportContext& ctx, Document& doc) {
       if (key == "cuda") name = "CUDA";
       if (key == "cublaslt") name = "cuBLASLt";
       if (key == "cusparselt") name = "cuSPARSELt";
+      if (key == "cuda_runtime") name = "CUDA runtime";
+      if (key == "cuda_driver_api") name = "CUDA driver API";
       if (key == "driver") name = s.hw_driver;
       t.rows.push_back({cell(name), cell(format_library_version(key, value))});
     }
@@ -485,6 +489,9 @@ void add_notes(const ReportContext& ctx, Document& doc) {
       ++skip_reasons[c.skip_reason.empty() ? "?" : c.skip_reason];
   for (const auto& [reason, n] : skip_reasons)
     items.push_back(fill(s.note_skipped, {std::to_string(n), reason}));
+  for (const auto& r : ctx.results.reruns)
+    items.push_back(fill(s.note_rerun, {r.file, r.error_type.empty() ? r.status : r.error_type,
+                                        r.message.empty() ? kDash : r.message}));
   for (const auto& u : ctx.results.unreadable)
     items.push_back(fill(s.note_unreadable, {u.file, u.error}));
   if (items.empty())

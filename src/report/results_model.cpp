@@ -62,6 +62,8 @@ CaseResult parse_case(const json& j, const fs::path& rel) {
   c.file = rel;
   c.task = static_cast<int>(int_of(j, "task"));
   c.stage = text_of(j, "stage");
+  if (const std::string phase = text_of(j, "phase"); !phase.empty() && phase != c.stage)
+    c.stage += "-" + phase;
   c.model = text_of(j, "model");
   c.dtype = text_of(j, "dtype");
   c.backend = text_of(j, "backend");
@@ -229,8 +231,9 @@ std::vector<TuningTableInfo> tuning_tables_of(const RunRecord& run, const fs::pa
 int stage_rank(const std::string& stage) {
   if (stage == "prefill") return 0;
   if (stage == "decode") return 1;
-  if (stage == "simple") return 2;
-  return 3;
+  if (stage == "simple-prefill" || stage == "simple") return 2;
+  if (stage == "simple-decode") return 3;
+  return 4;
 }
 
 int variant_rank(const std::string& variant) {
@@ -282,6 +285,17 @@ ResultsModel load_results(const fs::path& dir) {
     try {
       const json j = read_json(path);
       const std::string schema = text_of(j, "schema");
+      if (schema == "slidesparse.case/1" && path.string().ends_with(".rerun.json")) {
+        ++inv.others;
+        inv.other_names.push_back(rel.filename().string());
+        RerunRecord rerun{rel.generic_string(), text_of(j, "status"), {}, {}};
+        if (auto it = j.find("error"); it != j.end() && it->is_object()) {
+          rerun.error_type = text_of(*it, "type");
+          rerun.message = text_of(*it, "message");
+        }
+        model.reruns.push_back(std::move(rerun));
+        continue;
+      }
       if (schema == "slidesparse.case/1") {
         all_cases.push_back(parse_case(j, rel));
         ++inv.case_jsons;

@@ -132,6 +132,15 @@ struct InventoryFolder {
   std::vector<std::string> other_names;  // file names of the others (run.json, logs, kernel JSONs)
 };
 
+// A rerun that failed after an ok result of the same case: prepare-bench keeps the ok JSON and
+// writes the rerun's outcome beside it as <case>.rerun.json.
+struct RerunRecord {
+  std::string file;  // relative
+  std::string status;
+  std::string error_type;
+  std::string message;
+};
+
 struct UnreadableFile {
   std::string file;  // relative
   std::string error;
@@ -146,6 +155,7 @@ struct ResultsModel {
   std::vector<KernelBenchFile> kernel_benches;
   std::vector<TuningTableInfo> tuning_tables;
   std::vector<InventoryFolder> inventory;
+  std::vector<RerunRecord> reruns;
   std::vector<UnreadableFile> unreadable;
 };
 
@@ -153,7 +163,8 @@ struct ResultsModel {
 // tuning paths of run.json are looked for under `dir`, its parent and the working folder.
 ResultsModel load_results(const std::filesystem::path& dir);
 
-// Order of stages and of variants in every table: prefill, decode, simple, then others by name;
+// Order of stages and of variants in every table: prefill, decode, simple-prefill, simple-decode,
+// then others by name;
 // cublaslt, cublaslt-fa, then patterns by L, then others by name.
 int stage_rank(const std::string& stage);
 int variant_rank(const std::string& variant);

@@ -48,9 +48,10 @@ const LineChart* find_line_chart(const Document& doc, const std::string& id) {
 
 TEST(ReportContent, EverySectionIsPresent) {
   for (const char* id : {"overview", "hardware", "tasks", "tuning", "stage-prefill", "stage-decode",
-                         "failures", "missing", "notes", "perf-prefill", "perf-decode", "energy",
-                         "kernel", "inventory", "perf-prefill-int8-qwen2-5-7b",
-                         "perf-prefill-int8-speedup", "perf-decode-int8-llama3-2-1b"})
+                         "stage-simple-prefill", "stage-simple-decode", "failures", "missing",
+                         "notes", "perf-prefill", "perf-decode", "energy", "kernel", "inventory",
+                         "perf-prefill-int8-qwen2-5-7b", "perf-prefill-int8-speedup",
+                         "perf-decode-int8-llama3-2-1b"})
     EXPECT_NE(find_section(english(), id), nullptr) << id;
   // FP8 is all skipped: no throughput section for it.
   EXPECT_EQ(find_section(english(), "perf-prefill-fp8-llama3-2-1b"), nullptr);
@@ -78,9 +79,9 @@ TEST(ReportContent, PartialRunSaysWhatIsMissing) {
 TEST(ReportContent, TablesHaveTheRightCounts) {
   const Table* tasks = find_table(english(), "table-tasks");
   ASSERT_NE(tasks, nullptr);
-  EXPECT_EQ(tasks->rows.size(), 5u);  // 4 tasks + total
-  EXPECT_EQ(tasks->rows[2][2].text, "partly failed");
-  EXPECT_EQ(tasks->rows[3][2].text, "not run");
+  EXPECT_EQ(tasks->rows.size(), 6u);  // 5 tasks + total
+  EXPECT_EQ(tasks->rows[3][2].text, "partly failed");
+  EXPECT_EQ(tasks->rows[4][2].text, "not run");
   const Table* tuning = find_table(english(), "table-tuning");
   ASSERT_NE(tuning, nullptr);
   EXPECT_EQ(tuning->rows.size(), 4u);
@@ -131,6 +132,18 @@ TEST(ReportContent, SpeedupsAreOverTheFasterBaselineFirst) {
   ASSERT_NE(q, nullptr);
   EXPECT_EQ(q->rows[2][1].text, "missing");
   EXPECT_EQ(q->rows[2][2].text, "failed");
+}
+
+TEST(ReportContent, NotesNameSkipsAndReruns) {
+  const Section* s = find_section(english(), "notes");
+  ASSERT_NE(s, nullptr);
+  const auto* list = std::get_if<BulletList>(&s->blocks.at(0));
+  ASSERT_NE(list, nullptr);
+  std::string all;
+  for (const auto& item : list->items) all += item + "\n";
+  EXPECT_NE(all.find("24 cases skipped: fp8 needs compute capability >= 8.9"), std::string::npos)
+      << all;
+  EXPECT_NE(all.find("Llama3.2-1B_M1024.rerun.json (OutOfMemoryError"), std::string::npos) << all;
 }
 
 TEST(ReportContent, EnergySaysWhetherSparsitySaved) {

@@ -18,6 +18,9 @@ namespace fs = std::filesystem;
 using test::fixture_results;
 using test::read_text;
 
+// The folder of this test's Python checkers: the parent of its data folder.
+const std::string kTestDir = std::string(SS_TEST_DATA_DIR) + "/..";
+
 int run_shell(const std::string& command) {
   const int status = std::system(command.c_str());
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -95,8 +98,8 @@ TEST(ReportFiles, PageParsesAndSvgIsWellFormed) {
   for (Lang lang : {Lang::kEnglish, Lang::kChinese}) {
     test::TempDir dir;
     write_report(fixture_results(), {dir.path(), lang});
-    const std::string cmd = std::string("python3 '") + SS_REPORT_TEST_DIR + "/check_report.py' '" +
-                            dir.path().string() + "'";
+    const std::string cmd =
+        std::string("python3 '") + kTestDir + "/check_report.py' '" + dir.path().string() + "'";
     EXPECT_EQ(run_shell(cmd), 0) << cmd;
   }
 }
@@ -131,8 +134,8 @@ TEST(ReportFiles, RendersInHeadlessChromium) {
   // Console messages are logged as ":CONSOLE(" / ":CONSOLE:" lines.
   EXPECT_EQ(output.find(":CONSOLE"), std::string::npos) << output;
   if (have_program("python3")) {
-    const std::string check = std::string("python3 '") + SS_REPORT_TEST_DIR +
-                              "/check_screenshot.py' '" + png.string() + "'";
+    const std::string check =
+        std::string("python3 '") + kTestDir + "/check_screenshot.py' '" + png.string() + "'";
     EXPECT_EQ(run_shell(check), 0) << check;
   }
 }

@@ -21,8 +21,9 @@ inline std::string read_text(const std::filesystem::path& path) {
 }
 
 // What make_fixture.py wrote.
-inline constexpr int kFixtureCases = 54;  // 23 prefill int8 + 24 prefill fp8 + 7 decode int8
-inline constexpr int kFixtureOk = 28;
+// 23 prefill int8 + 24 prefill fp8 + 7 decode int8 + 2 simple (the .rerun.json is not a case).
+inline constexpr int kFixtureCases = 56;
+inline constexpr int kFixtureOk = 30;
 inline constexpr int kFixtureFailed = 2;
 inline constexpr int kFixtureSkipped = 24;
 inline constexpr int kFixtureMissing = 2;

@@ -51,7 +51,7 @@ TEST(ResultsModel, FailedCaseKeepsItsErrorAndCommand) {
 TEST(ResultsModel, RunRecordTuningKernelAndInventory) {
   const ResultsModel r = load_results(fixture_results());
   ASSERT_TRUE(r.run.has_value());
-  EXPECT_EQ(r.run->tasks.size(), 4u);
+  EXPECT_EQ(r.run->tasks.size(), 5u);
   EXPECT_TRUE(r.run->finished_at.empty());
   EXPECT_EQ(r.run->notes.size(), 2u);
   ASSERT_EQ(r.tuning_tables.size(), 3u);
@@ -69,16 +69,18 @@ TEST(ResultsModel, RunRecordTuningKernelAndInventory) {
     csvs += f.csvs;
   }
   EXPECT_EQ(jsons, test::kFixtureCases);
-  EXPECT_EQ(csvs, 20);  // one per (stage, dtype, backend/pattern, model)
+  EXPECT_EQ(csvs, 21);  // one per (stage, dtype, backend/pattern, model)
 }
 
 TEST(ResultsModel, MatrixFindsTheMissingCases) {
   const ResultsModel r = load_results(fixture_results());
   const CaseIndex index(r.cases);
   const auto matrices = stage_matrices(r.cases);
-  ASSERT_EQ(matrices.size(), 2u);
+  ASSERT_EQ(matrices.size(), 4u);
   EXPECT_EQ(matrices[0].stage, "prefill");
   EXPECT_EQ(matrices[1].stage, "decode");
+  EXPECT_EQ(matrices[2].stage, "simple-prefill");  // the simple benchmark's two phases stay apart
+  EXPECT_EQ(matrices[3].stage, "simple-decode");
   EXPECT_EQ(matrices[0].variants,
             (std::vector<std::string>{"cublaslt", "cublaslt-fa", "2:4", "2:8"}));
   size_t missing = 0;
@@ -91,6 +93,16 @@ TEST(ResultsModel, MatrixFindsTheMissingCases) {
   // cublaslt-fa is 4% faster in the fixture: it comes first.
   EXPECT_EQ(baselines_faster_first(index, matrices[0], "int8", "Qwen2.5-7B"),
             (std::vector<std::string>{"cublaslt-fa", "cublaslt"}));
+}
+
+TEST(ResultsModel, FailedRerunBesideAnOkResultIsNotACase) {
+  const ResultsModel r = load_results(fixture_results());
+  ASSERT_EQ(r.reruns.size(), 1u);
+  EXPECT_EQ(r.reruns[0].error_type, "OutOfMemoryError");
+  const CaseIndex index(r.cases);
+  const CaseResult* kept = index.find("prefill", "int8", "Llama3.2-1B", "2:4", 1024);
+  ASSERT_NE(kept, nullptr);
+  EXPECT_EQ(kept->status, CaseStatus::kOk);
 }
 
 TEST(ResultsModel, BrokenFileIsListedNotThrown) {

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Writes the small recorded-results fixture the report tests read (run once; the output is committed).
 
-A partial run on an A100 (cc 8.0): INT8 prefill and decode on two models with both dense baselines and
+A partial run on an A100 (cc 8.0), in prepare-bench's layout: INT8 prefill and decode on two models with both dense baselines and
 two patterns, one failed prefill case (CudaError), one failed decode case (Timeout), two missing cases,
 FP8 recorded as skipped, energy on most cases, a run.json whose decode task did not run, a kernel
-benchmark JSON, a tuning table, CSVs and a log.
+benchmark JSON, a tuning table, CSVs and a log; two simple-benchmark cases (phase in the file name)
+and a failed rerun kept beside an ok result (<case>.rerun.json).
 """
 import json
 import os
@@ -101,8 +102,25 @@ for stage, task, models, ms, dtypes in plan:
                     rows.append(f"{model},{m},{doc['status']},{t}")
                 write(os.path.join(base, f"{model}.csv"), "model,M,status,tokens_per_s\n" + "\n".join(rows) + "\n")
 
+# Task 5, the simple benchmark: one stage folder, the phase in the case and in the file name.
+simple = os.path.join(results, "simple", "A100_cc80_INT8_cuda13.0", "cublaslt")
+for phase, m in (("prefill", 512), ("decode", 64)):
+    doc = case(phase, 5, "Llama3.2-1B", "int8", "cublaslt", m)
+    doc["stage"] = "simple"
+    doc["phase"] = phase
+    write(os.path.join(simple, "json", f"Llama3.2-1B_{phase}_M{m}.json"), doc)
+write(os.path.join(simple, "Llama3.2-1B.csv"), "model,phase,M,status\nLlama3.2-1B,prefill,512,ok\nLlama3.2-1B,decode,64,ok\n")
+# A rerun that failed after an ok result: the ok result is kept, the rerun's outcome beside it.
+rerun = case("prefill", 6, "Llama3.2-1B", "int8", "2:4", 1024)
+rerun["status"] = "failed"
+rerun["metrics"] = None
+rerun["error"] = {"type": "OutOfMemoryError", "message": "cudaMalloc of 2.0 GiB failed", "rerun": rerun["command"]}
+write(os.path.join(results, "prefill", "A100_cc80_INT8_cuda13.0", "cusparselt", "2_4", "json",
+                   "Llama3.2-1B_M1024.rerun.json"), rerun)
+
 run = {"schema": "slidesparse.run/1", "hardware_key": HW, "gpu": GPU,
-       "versions": {"cuda": "13.0", "cublaslt": 130100, "cusparselt": 800, "driver": "580.159.04"},
+       "versions": {"cuda": "13.0", "cuda_runtime": 13000, "cuda_driver_api": 13000, "cublaslt": 130100,
+                    "cusparselt": 800, "driver": "580.159.04"},
        "started_at": "2026-12-02T19:00:00Z", "finished_at": None,
        "tasks": [
            {"id": 3, "name": "coarse tuning", "status": "skipped", "ok": 0, "failed": 0, "skipped": 0,
@@ -111,6 +129,8 @@ run = {"schema": "slidesparse.run/1", "hardware_key": HW, "gpu": GPU,
            {"id": 4, "name": "fine tuning", "status": "succeeded", "ok": 2, "failed": 0, "skipped": 0,
             "wall_s": 312.0, "gpu_s": 290.5, "note": "2 models",
             "outputs": [f"tuning/{HW}/gemm_cusparselt.json", f"tuning/{HW}/kernels.json"]},
+           {"id": 5, "name": "simple benchmark", "status": "succeeded", "ok": 2, "failed": 0, "skipped": 0,
+            "wall_s": 40.0, "gpu_s": 30.0, "note": "", "outputs": []},
            {"id": 6, "name": "prefill", "status": "partly_failed", "ok": 22, "failed": 1, "skipped": 24,
             "wall_s": 1400.0, "gpu_s": 1210.0, "note": "1 case failed (CudaError)", "outputs": []},
            {"id": 7, "name": "decode", "status": "not_run", "ok": 6, "failed": 1, "skipped": 0,
