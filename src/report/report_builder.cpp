@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <iterator>
 #include <map>
 #include <set>
 
@@ -211,7 +212,18 @@ void add_hardware(const ReportContext& ctx, Document& doc) {
   if (!driver_in_versions)
     t.rows.push_back({cell(s.hw_driver), cell(gpu.driver.empty() ? kDash : gpu.driver)});
   if (ctx.results.run) {
-    for (const auto& [key, value] : ctx.results.run->versions) {
+    // JSON objects come back with sorted keys: put the versions in the order a reader expects.
+    auto versions = ctx.results.run->versions;
+    const auto rank = [](const std::string& key) {
+      static const char* order[] = {"cuda",     "cuda_runtime", "cuda_driver_api",
+                                    "cublaslt", "cusparselt",   "driver"};
+      for (size_t i = 0; i < std::size(order); ++i)
+        if (key == order[i]) return static_cast<int>(i);
+      return static_cast<int>(std::size(order));
+    };
+    std::stable_sort(versions.begin(), versions.end(),
+                     [&](const auto& a, const auto& b) { return rank(a.first) < rank(b.first); });
+    for (const auto& [key, value] : versions) {
       std::string name = key;
       if (key == "cuda") name = "CUDA";
       if (key == "cublaslt") name = "cuBLASLt";

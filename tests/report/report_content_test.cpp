@@ -76,6 +76,23 @@ TEST(ReportContent, PartialRunSaysWhatIsMissing) {
   EXPECT_EQ(missing->rows[1][4].text, "128");   // decode Llama3.2-1B cuBLASLt FA
 }
 
+TEST(ReportContent, HardwareTableNamesTheVersions) {
+  const Table* hw = find_table(english(), "table-hardware");
+  ASSERT_NE(hw, nullptr);
+  std::vector<std::string> items;
+  for (const auto& row : hw->rows) items.push_back(row[0].text + "=" + row[1].text);
+  const std::vector<std::string> expected = {"GPU=NVIDIA A100-SXM4-80GB",
+                                             "Compute capability=8.0",
+                                             "CUDA=13.0",
+                                             "CUDA runtime=13.0 (13000)",
+                                             "CUDA driver API=13.0 (13000)",
+                                             "cuBLASLt=13.1.0 (130100)",
+                                             "cuSPARSELt=0.8.0 (800)",
+                                             "Driver=580.159.04"};
+  ASSERT_GE(items.size(), expected.size());
+  EXPECT_EQ(std::vector<std::string>(items.begin(), items.begin() + expected.size()), expected);
+}
+
 TEST(ReportContent, TablesHaveTheRightCounts) {
   const Table* tasks = find_table(english(), "table-tasks");
   ASSERT_NE(tasks, nullptr);

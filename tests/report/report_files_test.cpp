@@ -148,6 +148,11 @@ TEST(ReportCli, WritesTheReportAndRefusesABadLanguage) {
                            fixture_results().string() + "' --out '" + dir.path().string() + "'";
   EXPECT_EQ(run_shell(base + " --lang zh >/dev/null 2>&1"), 0);
   EXPECT_NE(read_text(dir.path() / "report.md").find("## 失败的用例"), std::string::npos);
+  // The program writes what the library writes.
+  test::TempDir lib;
+  write_report(fixture_results(), {lib.path(), Lang::kChinese});
+  EXPECT_EQ(read_text(dir.path() / "report.md"), read_text(lib.path() / "report.md"));
+  EXPECT_EQ(read_text(dir.path() / "report.html"), read_text(lib.path() / "report.html"));
   EXPECT_TRUE(fs::exists(dir.path() / "report.html"));
   EXPECT_NE(run_shell(base + " --lang de >/dev/null 2>&1"), 0);
   EXPECT_NE(run_shell(std::string("'") + SS_CLI_PATH + "' report /nonexistent >/dev/null 2>&1"), 0);
