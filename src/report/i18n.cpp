@@ -151,6 +151,9 @@ constexpr Strings kEnglish{
         "dense cuBLASLt: GEMM only / whole layer (quant + GEMM + dequant).",
     .kernel_caption = "{0} {1} ({2}, epilogue {3}): GEMM / layer speed-up",
     .kernel_none = "The results hold no bench kernel JSON.",
+    .kernel_vs_prefill_caption =
+        "{0} {1}: end-to-end prefill speed-up (over {2}) / kernel GEMM-only speed-up, and their "
+        "ratio",
 
     .sec_inventory = "Result files",
     .col_folder = "Folder",
@@ -298,6 +301,8 @@ constexpr Strings kChinese{
         "/ 整层（量化 + GEMM + 反量化）。",
     .kernel_caption = "{0} {1}（{2}，尾处理 {3}）：GEMM / 整层加速比",
     .kernel_none = "结果中没有 bench kernel 的 JSON。",
+    .kernel_vs_prefill_caption =
+        "{0} {1}：端到端预填充加速比（相对 {2}）/ 内核级仅 GEMM 加速比，及二者之比",
 
     .sec_inventory = "结果文件清单",
     .col_folder = "目录",

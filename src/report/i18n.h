@@ -143,6 +143,7 @@ struct Strings {
   const char* kernel_intro;
   const char* kernel_caption;
   const char* kernel_none;
+  const char* kernel_vs_prefill_caption;
 
   const char* sec_inventory;
   const char* col_folder;

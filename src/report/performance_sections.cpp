@@ -3,6 +3,7 @@
 // as the table cells beside them (both read CaseIndex / the kernel sums).
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <map>
 
@@ -141,6 +142,51 @@ void add_speedup_charts(const ReportContext& ctx, const StageMatrix& m, const st
     sec.blocks.push_back(std::move(chart));
   }
   if (!sec.blocks.empty()) doc.sections.push_back(std::move(sec));
+}
+
+// How much of the kernel-level GEMM speed-up the whole model keeps in prefill at the same M.
+void add_kernel_vs_prefill(const ReportContext& ctx, const KernelBenchFile& k,
+                           const std::vector<std::string>& variants, const std::vector<int64_t>& ms,
+                           const std::map<std::pair<int64_t, std::string>, const KernelSum*>& at,
+                           Section& sec) {
+  const Strings& s = ctx.s;
+  const StageMatrix* prefill = nullptr;
+  for (const StageMatrix& m : ctx.matrices)
+    if (m.stage == "prefill") prefill = &m;
+  if (prefill == nullptr) return;
+  const auto baselines = baselines_faster_first(ctx.index, *prefill, k.dtype, k.model);
+  if (baselines.empty()) return;
+  Table t{"table-kernel-vs-prefill-" + slug(k.model) + "-" + slug(k.dtype) + "-" +
+              slug(k.file.stem().string()),
+          fill(s.kernel_vs_prefill_caption,
+               {k.model, dtype_label(k.dtype), variant_label(baselines[0])}),
+          {"M"},
+          {true},
+          {}};
+  for (const auto& v : variants) {
+    t.header.push_back(v);
+    t.numeric.push_back(true);
+  }
+  for (int64_t x : ms) {
+    std::vector<TableCell> row{cell(std::to_string(x))};
+    bool any = false;
+    for (const auto& v : variants) {
+      auto it = at.find({x, v});
+      const auto e2e = speedup(ctx.index, "prefill", k.dtype, k.model, v, baselines[0], x);
+      if (it == at.end() || !e2e || it->second->speedup_gemm <= 0) {
+        row.push_back(cell(kDash));
+        continue;
+      }
+      any = true;
+      const double ratio = *e2e / it->second->speedup_gemm;
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.2f", ratio);
+      row.push_back(cell(format_ratio(*e2e) + " / " + format_ratio(it->second->speedup_gemm) +
+                         " (" + buf + ")"));
+    }
+    if (any) t.rows.push_back(std::move(row));
+  }
+  if (!t.rows.empty()) sec.blocks.push_back(std::move(t));
 }
 
 }  // namespace
@@ -310,6 +356,7 @@ void add_kernel(const ReportContext& ctx, Document& doc) {
     }
     t.rows.push_back(std::move(bound));
     sec.blocks.push_back(std::move(t));
+    add_kernel_vs_prefill(ctx, *k, variants, ms, at, sec);
   }
   doc.sections.push_back(std::move(sec));
 }
