@@ -152,7 +152,9 @@ void add_overview(const ReportContext& ctx, Document& doc) {
   sec.blocks.push_back(Paragraph{fill(s.generated_from, {ctx.results.dir.generic_string()})});
   std::vector<std::string> partial;
   if (!ctx.results.run) partial.push_back(s.partial_no_run_json);
-  if (ctx.results.run && ctx.results.run->finished_at.empty())
+  // prepare-bench writes the report before it stamps the finish time: a missing finish time
+  // alone is no sign of a partial run.
+  if (ctx.results.run && ctx.results.run->finished_at.empty() && ctx.incomplete())
     partial.push_back(s.partial_unfinished);
   if (!ctx.unfinished_tasks.empty())
     partial.push_back(fill(s.partial_tasks_not_run, {join(ctx.unfinished_tasks, ", ")}));
@@ -240,9 +242,10 @@ void add_hardware(const ReportContext& ctx, Document& doc) {
   if (ctx.results.run) {
     const RunRecord& run = *ctx.results.run;
     t.rows.push_back({cell(s.hw_started), cell(run.started_at.empty() ? kDash : run.started_at)});
-    t.rows.push_back(
-        {cell(s.hw_finished), cell(run.finished_at.empty() ? s.hw_unfinished : run.finished_at,
-                                   run.finished_at.empty() ? "missing" : "")});
+    t.rows.push_back({cell(s.hw_finished),
+                      run.finished_at.empty()
+                          ? (ctx.incomplete() ? cell(s.hw_unfinished, "missing") : cell(kDash))
+                          : cell(run.finished_at)});
   }
   t.rows.push_back({cell(s.hw_wall), cell(format_seconds(total_wall_s(ctx)))});
   t.rows.push_back(

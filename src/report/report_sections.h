@@ -21,6 +21,8 @@ struct ReportContext {
   std::vector<std::string> unfinished_tasks;  // "7 decode"
 
   ReportContext(const ResultsModel& r, const Strings& strings);
+  // No run.json, a task not run, or cases missing from the matrix.
+  bool incomplete() const { return !results.run || !unfinished_tasks.empty() || !missing.empty(); }
 };
 
 std::string stage_label(const Strings& s, const std::string& stage);

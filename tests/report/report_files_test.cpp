@@ -75,6 +75,30 @@ TEST(ReportFiles, NoRunJsonIsAPartialRunToo) {
   EXPECT_NE(md.find("The results hold no run.json"), std::string::npos);
 }
 
+// prepare-bench writes the report before it stamps finished_at: a complete run without it is
+// not called partial.
+TEST(ReportFiles, CompleteRunWithoutFinishTimeIsNotPartial) {
+  test::TempDir dir;
+  const fs::path results = dir.path() / "results";
+  const fs::path json = results / "prefill" / "H200_cc90_INT8_cuda13.0" / "cublaslt" / "json";
+  fs::create_directories(json);
+  write_file_atomic(json / "Llama3.2-1B_M512.json", R"({"schema": "slidesparse.case/1", "task": 6,
+    "stage": "prefill", "model": "Llama3.2-1B", "dtype": "int8", "backend": "cublaslt",
+    "sparsity": null, "M": 512, "status": "ok", "error": null, "skip_reason": null,
+    "command": "slidesparse bench prefill --model Llama3.2-1B --M 512", "hardware_key": "HW",
+    "gpu": null, "started_at": "t", "wall_s": 1.0,
+    "metrics": {"tokens_per_s": 1000.0, "elapsed_s": 0.5}})");
+  write_file_atomic(results / "run.json", R"({"schema": "slidesparse.run/1", "hardware_key": "HW",
+    "gpu": null, "versions": {}, "started_at": "t", "finished_at": null,
+    "tasks": [{"id": 6, "name": "prefill throughput", "status": "succeeded", "ok": 1}], "notes": []})");
+  const ReportFiles files = write_report(results, {dir.path() / "out", Lang::kEnglish});
+  const std::string md = read_text(files.markdown);
+  EXPECT_EQ(md.find("Partial run"), std::string::npos);
+  EXPECT_NE(md.find("| 1,000 |"), std::string::npos);
+  EXPECT_NE(md.find("No case failed."), std::string::npos);
+  EXPECT_NE(md.find("Nothing is missing"), std::string::npos);
+}
+
 TEST(ReportFiles, AtomicWriteNamesTheTargetOnFailure) {
   test::TempDir dir;
   write_file_atomic(dir.path() / "a" / "b.txt", "one");
