@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the build needs, only where it is missing: Debian packages (cmake, g++,
-# nlohmann-json, CLI11, GoogleTest) through apt-get, cuSPARSELt 0.8.0 from PyPI into the
-# project-local folder .deps/cusparselt, and FlashInfer's attention headers (with the CCCL
-# libcudacxx they need) from the flashinfer-python wheel into .deps/flashinfer. The CUDA 13
-# toolkit is expected at /usr/local/cuda.
+# nlohmann-json, CLI11, GoogleTest; chromium for the report's browser test) through apt-get,
+# cuSPARSELt 0.8.0 from PyPI into the project-local folder .deps/cusparselt, and FlashInfer's
+# attention headers (with the CCCL libcudacxx they need) from the flashinfer-python wheel into
+# .deps/flashinfer. The CUDA 13 toolkit is expected at /usr/local/cuda.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -19,6 +19,16 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+# Headless Chromium, for the report's browser test (tests/report). Optional: where apt-get cannot
+# reach a mirror (the GPU machines) the run goes on and that test reports itself skipped.
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  echo "install_deps: apt-get install chromium (for the report's browser test)"
+  export DEBIAN_FRONTEND=noninteractive
+  if ! { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } 2>/dev/null; then
+    echo "install_deps: chromium not installed; the report's browser test will be skipped"
+  fi
 fi
 
 if ! command -v nvcc >/dev/null 2>&1; then

@@ -1,0 +1,139 @@
+// Parsing of a results folder: cases, run record, tuning tables, kernel sums, inventory, and a
+// broken file that must not stop the report.
+#include "report/results_model.h"
+
+#include <gtest/gtest.h>
+
+#include "common/temp_dir.h"
+#include "report/analysis.h"
+#include "report_fixture.h"
+#include "slidesparse/error.h"
+
+namespace slidesparse::report {
+namespace {
+
+using test::fixture_results;
+
+TEST(ResultsModel, ReadsEveryCaseOfTheFixture) {
+  const ResultsModel r = load_results(fixture_results());
+  ASSERT_EQ(static_cast<int>(r.cases.size()), test::kFixtureCases);
+  int ok = 0, failed = 0, skipped = 0;
+  for (const auto& c : r.cases) {
+    ok += c.status == CaseStatus::kOk;
+    failed += c.status == CaseStatus::kFailed;
+    skipped += c.status == CaseStatus::kSkipped;
+  }
+  EXPECT_EQ(ok, test::kFixtureOk);
+  EXPECT_EQ(failed, test::kFixtureFailed);
+  EXPECT_EQ(skipped, test::kFixtureSkipped);
+  EXPECT_TRUE(r.unreadable.empty());
+  EXPECT_TRUE(r.other_hardware.empty());
+  EXPECT_EQ(r.hardware_key, "NVIDIA_A100-SXM4-80GB_cc80_cuda13.0_cublaslt130100_cusparselt800");
+}
+
+TEST(ResultsModel, FailedCaseKeepsItsErrorAndCommand) {
+  const ResultsModel r = load_results(fixture_results());
+  const CaseIndex index(r.cases);
+  const CaseResult* c = index.find("prefill", "int8", "Qwen2.5-7B", "2:8", 2048);
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->status, CaseStatus::kFailed);
+  ASSERT_TRUE(c->error.has_value());
+  EXPECT_EQ(c->error->type, "CudaError");
+  EXPECT_EQ(c->command,
+            "slidesparse bench prefill --model Qwen2.5-7B --dtype int8 --backend cusparselt "
+            "--sparsity 2:8 --M 2048");
+  const CaseResult* skipped = index.find("prefill", "fp8", "Llama3.2-1B", "cublaslt", 512);
+  ASSERT_NE(skipped, nullptr);
+  EXPECT_EQ(skipped->status, CaseStatus::kSkipped);
+  EXPECT_NE(skipped->skip_reason.find("8.9"), std::string::npos);
+}
+
+TEST(ResultsModel, RunRecordTuningKernelAndInventory) {
+  const ResultsModel r = load_results(fixture_results());
+  ASSERT_TRUE(r.run.has_value());
+  EXPECT_EQ(r.run->tasks.size(), 5u);
+  EXPECT_TRUE(r.run->finished_at.empty());
+  EXPECT_EQ(r.run->notes.size(), 2u);
+  ASSERT_EQ(r.tuning_tables.size(), 3u);
+  EXPECT_TRUE(r.tuning_tables[0].found);
+  EXPECT_EQ(r.tuning_tables[0].entries, 3);
+  EXPECT_GT(r.tuning_tables[0].bytes, 0u);
+  EXPECT_TRUE(r.tuning_tables[1].found);
+  EXPECT_EQ(r.tuning_tables[1].entries, 4);
+  EXPECT_FALSE(r.tuning_tables[2].found);  // kernels.json: named but absent
+  ASSERT_EQ(r.kernel_benches.size(), 1u);
+  EXPECT_EQ(r.kernel_benches[0].sums.size(), 4u);  // the qkv row is not a sum
+  int64_t jsons = 0, csvs = 0;
+  for (const auto& f : r.inventory) {
+    jsons += f.case_jsons;
+    csvs += f.csvs;
+  }
+  EXPECT_EQ(jsons, test::kFixtureCases);
+  EXPECT_EQ(csvs, 21);  // one per (stage, dtype, backend/pattern, model)
+}
+
+TEST(ResultsModel, MatrixFindsTheMissingCases) {
+  const ResultsModel r = load_results(fixture_results());
+  const CaseIndex index(r.cases);
+  const auto matrices = stage_matrices(r.cases);
+  ASSERT_EQ(matrices.size(), 4u);
+  EXPECT_EQ(matrices[0].stage, "prefill");
+  EXPECT_EQ(matrices[1].stage, "decode");
+  EXPECT_EQ(matrices[2].stage, "simple-prefill");  // the simple benchmark's two phases stay apart
+  EXPECT_EQ(matrices[3].stage, "simple-decode");
+  EXPECT_EQ(matrices[0].variants,
+            (std::vector<std::string>{"cublaslt", "cublaslt-fa", "2:4", "2:8"}));
+  size_t missing = 0;
+  for (const auto& m : matrices) missing += missing_cases(m, index).size();
+  EXPECT_EQ(static_cast<int>(missing), test::kFixtureMissing);
+  const PassCount all = count_cases(matrices[0], index, "int8", "2:8", "");
+  EXPECT_EQ(all.ok, 5);
+  EXPECT_EQ(all.failed, 1);
+  EXPECT_EQ(all.expected(), 6);
+  // cublaslt-fa is 4% faster in the fixture: it comes first.
+  EXPECT_EQ(baselines_faster_first(index, matrices[0], "int8", "Qwen2.5-7B"),
+            (std::vector<std::string>{"cublaslt-fa", "cublaslt"}));
+}
+
+TEST(ResultsModel, FailedRerunBesideAnOkResultIsNotACase) {
+  const ResultsModel r = load_results(fixture_results());
+  ASSERT_EQ(r.reruns.size(), 1u);
+  EXPECT_EQ(r.reruns[0].error_type, "OutOfMemoryError");
+  const CaseIndex index(r.cases);
+  const CaseResult* kept = index.find("prefill", "int8", "Llama3.2-1B", "2:4", 1024);
+  ASSERT_NE(kept, nullptr);
+  EXPECT_EQ(kept->status, CaseStatus::kOk);
+}
+
+TEST(ResultsModel, BrokenFileIsListedNotThrown) {
+  test::TempDir dir;
+  std::filesystem::copy(fixture_results(), dir.path() / "results",
+                        std::filesystem::copy_options::recursive);
+  std::ofstream(dir.path() / "results" / "prefill" / "broken.json") << "{ not json";
+  std::ofstream(dir.path() / "results" / "prefill" / "odd.json")
+      << R"({"schema": "slidesparse.case/1", "stage": "prefill"})";
+  const ResultsModel r = load_results(dir.path() / "results");
+  EXPECT_EQ(static_cast<int>(r.cases.size()), test::kFixtureCases);
+  EXPECT_EQ(r.unreadable.size(), 2u);
+}
+
+TEST(ResultsModel, MissingFolderThrows) {
+  EXPECT_THROW(load_results("/nonexistent/results"), Error);
+}
+
+}  // namespace
+}  // namespace slidesparse::report
+
+namespace slidesparse::report {
+namespace {
+
+TEST(ResultsModel, ModelsInNaturalOrder) {
+  EXPECT_TRUE(natural_less("Qwen2.5-7B", "Qwen2.5-14B"));
+  EXPECT_FALSE(natural_less("Qwen2.5-14B", "Qwen2.5-7B"));
+  EXPECT_TRUE(natural_less("Llama3.2-3B", "Qwen2.5-7B"));
+  EXPECT_TRUE(natural_less("a", "a1"));
+  EXPECT_FALSE(natural_less("a", "a"));
+}
+
+}  // namespace
+}  // namespace slidesparse::report
