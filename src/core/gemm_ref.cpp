@@ -60,28 +60,30 @@ std::vector<float> dequant_impl(std::span<const Acc> acc, int64_t m, int64_t n,
   return y;
 }
 
+// dequant_impl plus the residual, added last (as the GPU: __fadd_rn(residual, v)), before rounding.
+template <class Acc>
+std::vector<float> dequant_residual_unrounded_impl(std::span<const Acc> acc, int64_t m, int64_t n,
+                                                   std::span<const float> scale_per_token,
+                                                   std::span<const float> scale_per_channel,
+                                                   std::span<const float> bias,
+                                                   std::span<const bf16_t> residual) {
+  detail::require_matrix("dequant_residual_ref", "residual", residual.size(), m, n);
+  std::vector<float> y = dequant_impl(acc, m, n, scale_per_token, scale_per_channel, bias);
+  for (size_t i = 0; i < y.size(); ++i) y[i] = to_float(residual[i]) + y[i];
+  return y;
+}
+
 template <class Acc>
 std::vector<bf16_t> dequant_residual_impl(std::span<const Acc> acc, int64_t m, int64_t n,
                                           std::span<const float> scale_per_token,
                                           std::span<const float> scale_per_channel,
                                           std::span<const float> bias,
                                           std::span<const bf16_t> residual) {
-  detail::require_matrix("dequant_residual_ref", "residual", residual.size(), m, n);
-  const std::vector<float> y = dequant_impl(acc, m, n, scale_per_token, scale_per_channel, bias);
+  const std::vector<float> y = dequant_residual_unrounded_impl(acc, m, n, scale_per_token,
+                                                               scale_per_channel, bias, residual);
   std::vector<bf16_t> out(y.size());
-  for (size_t i = 0; i < y.size(); ++i) out[i] = bf16_from_float(to_float(residual[i]) + y[i]);
+  for (size_t i = 0; i < y.size(); ++i) out[i] = bf16_from_float(y[i]);
   return out;
-// dequant_impl plus the residual, added last (as the GPU: __fadd_rn(residual, v)).
-template <class Acc>
-std::vector<float> dequant_residual_impl(std::span<const Acc> acc, int64_t m, int64_t n,
-                                         std::span<const float> scale_per_token,
-                                         std::span<const float> scale_per_channel,
-                                         std::span<const float> bias,
-                                         std::span<const bf16_t> residual) {
-  detail::require_matrix("dequant_residual_unrounded_ref", "residual", residual.size(), m, n);
-  std::vector<float> y = dequant_impl(acc, m, n, scale_per_token, scale_per_channel, bias);
-  for (size_t i = 0; i < y.size(); ++i) y[i] = to_float(residual[i]) + y[i];
-  return y;
 }
 
 }  // namespace
@@ -157,20 +159,25 @@ std::vector<bf16_t> dequant_residual_ref(std::span<const int32_t> acc, int64_t m
                                          std::span<const float> scale_per_channel,
                                          std::span<const float> bias,
                                          std::span<const bf16_t> residual) {
-std::vector<float> dequant_residual_unrounded_ref(std::span<const float> acc, int64_t m, int64_t n,
-                                        std::span<const float> scale_per_token,
-                                        std::span<const float> scale_per_channel,
-                                        std::span<const float> bias,
-                                        std::span<const bf16_t> residual) {
   return dequant_residual_impl(acc, m, n, scale_per_token, scale_per_channel, bias, residual);
 }
 
-std::vector<float> dequant_residual_unrounded_ref(std::span<const int32_t> acc, int64_t m, int64_t n,
-                                        std::span<const float> scale_per_token,
-                                        std::span<const float> scale_per_channel,
-                                        std::span<const float> bias,
-                                        std::span<const bf16_t> residual) {
-  return dequant_residual_impl(acc, m, n, scale_per_token, scale_per_channel, bias, residual);
+std::vector<float> dequant_residual_unrounded_ref(std::span<const float> acc, int64_t m, int64_t n,
+                                                  std::span<const float> scale_per_token,
+                                                  std::span<const float> scale_per_channel,
+                                                  std::span<const float> bias,
+                                                  std::span<const bf16_t> residual) {
+  return dequant_residual_unrounded_impl(acc, m, n, scale_per_token, scale_per_channel, bias,
+                                         residual);
+}
+
+std::vector<float> dequant_residual_unrounded_ref(std::span<const int32_t> acc, int64_t m,
+                                                  int64_t n, std::span<const float> scale_per_token,
+                                                  std::span<const float> scale_per_channel,
+                                                  std::span<const float> bias,
+                                                  std::span<const bf16_t> residual) {
+  return dequant_residual_unrounded_impl(acc, m, n, scale_per_token, scale_per_channel, bias,
+                                         residual);
 }
 
 }  // namespace slidesparse
