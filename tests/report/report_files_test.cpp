@@ -19,7 +19,7 @@ using test::fixture_results;
 using test::read_text;
 
 // The folder of this test's Python checkers: the parent of its data folder.
-const std::string kTestDir = std::string(SS_TEST_DATA_DIR) + "/../report";
+const std::string kTestDir = std::string(SS_REPORT_TEST_DIR);
 
 int run_shell(const std::string& command) {
   const int status = std::system(command.c_str());

@@ -10,7 +10,7 @@
 namespace slidesparse::test {
 
 inline std::filesystem::path fixture_results() {
-  return std::filesystem::path(SS_TEST_DATA_DIR) / "../report/data/results";
+  return std::filesystem::path(SS_REPORT_TEST_DIR) / "data/results";
 }
 
 inline std::string read_text(const std::filesystem::path& path) {
