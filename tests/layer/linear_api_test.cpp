@@ -182,7 +182,7 @@ TEST(LinearQuantizedInput, CodesFromTheQuantKernelsEqualForward) {
           std::optional(Sparsity::parse("2:10"))}) {
       if (compute == DType::kBF16 && !sp) continue;  // dense BF16 has no quantised input form
       SCOPED_TRACE(std::string(dtype_name(compute)) + " " + (sp ? sp->name() : "dense"));
-      const auto w = make_weight(n, k, Sparsity::parse("2:10"), rng);
+      const auto w = make_weight(n, k, sp ? *sp : Sparsity::parse("2:10"), rng);
       const auto bias = test::random_normal(n, rng, 0.5f);
       auto layer = make_layer(HostWeight{DType::kF32, w.data(), n, k}, sp, bias,
                               LinearOptions{compute, Epilogue::kKernel, false, std::nullopt});
@@ -460,7 +460,7 @@ TEST(LinearGraph, CapturedSequenceReplaysBitForBit) {
   for (const Spec& s : specs) {
     Live l;
     l.spec = s;
-    const auto w = make_weight(s.n, s.k, Sparsity::parse("2:10"), rng);
+    const auto w = make_weight(s.n, s.k, s.sparsity ? *s.sparsity : Sparsity::parse("2:10"), rng);
     const auto bias = test::random_normal(s.n, rng, 0.5f);
     l.layer = make_layer(HostWeight{DType::kF32, w.data(), s.n, s.k}, s.sparsity, bias,
                          LinearOptions{s.compute, s.epilogue, false, std::nullopt});
