@@ -16,7 +16,7 @@
 #include <random>
 #include <sstream>
 
-#include "bench/bench_data.h"
+#include "kernels/random_fill.h"
 #include "cuda/check.h"
 #include "cuda/device_info.h"
 #include "cuda/resources.h"
@@ -277,7 +277,7 @@ std::vector<KernelBenchResult> run_kernel_bench(const KernelBenchOptions& opt_in
         try {
           for (int c = 0; c < copies; ++c) {
             xs.emplace_back(x_bytes);
-            fill_random_bf16(xs.back().get(), m * shape.k, 1000 * li + c, 2.0f, stream.get());
+            fill_random(xs.back().get(), DType::kBF16, m * shape.k, 1000 * li + c, stream.get(), 2.0f);
           }
           y = DeviceBuffer(static_cast<size_t>(m) * shape.n * 2);
           for (size_t vi = 0; vi < variants.size(); ++vi) {

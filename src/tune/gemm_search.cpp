@@ -10,7 +10,7 @@
 #include "cuda/check.h"
 #include "cuda/device_info.h"
 #include "cuda/timing.h"
-#include "tune/device_random.h"
+#include "kernels/random_fill.h"
 #ifdef SLIDESPARSE_HAVE_CUSPARSELT
 #include "gemm/cusparselt_gemm.h"
 #endif

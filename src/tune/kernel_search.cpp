@@ -9,7 +9,7 @@
 #include "cuda/timing.h"
 #include "kernels/dequant.h"
 #include "kernels/quant.h"
-#include "tune/device_random.h"
+#include "kernels/random_fill.h"
 
 namespace slidesparse {
 

@@ -1,4 +1,4 @@
-// Random tuner operands and the output comparison, on the GPU (see device_random.h). Values come
+// Random operands and the output comparison, on the GPU (see random_fill.h): the one device random fill
 // from a counter-based hash of (seed, index), so a fill is reproducible and needs no state.
 #include <cuda_bf16.h>
 #include <cuda_fp8.h>
@@ -9,7 +9,7 @@
 #include "cuda/check.h"
 #include "cuda/resources.h"
 #include "slidesparse/error.h"
-#include "tune/device_random.h"
+#include "kernels/random_fill.h"
 
 namespace slidesparse {
 namespace {
