@@ -1,6 +1,7 @@
 // Random operands made on the GPU, the one device random fill of the project (tuner, benchmarks,
 // random full-size engine weights: a weight of 37888 x 5376 takes seconds to make on the host),
-// and the device-side comparison of two GEMM outputs. Values are never zero-heavy: timing on zeros can be faster than on real data.
+// and the device-side comparison of two GEMM outputs. Values are never zero-heavy: timing on zeros
+// can be faster than on real data.
 #pragma once
 
 #include <cuda_runtime_api.h>
