@@ -1,6 +1,7 @@
 // `slidesparse generate`: greedy generation through the engine (include/slidesparse/engine), the
 // same path the prefill/decode benchmarks and the engine tests use. Prints the generated token
 // ids of every sequence, prefill and decode throughput and the GPU memory the engine holds.
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <iomanip>
@@ -30,6 +31,7 @@ struct GenerateArgs {
   int64_t batch = 1;
   int64_t max_new_tokens = 16;
   int64_t layers = 0;
+  int repeats = 1;
   uint64_t seed = 1;
   bool no_graphs = false;
   bool no_tuning = false;
@@ -103,17 +105,31 @@ void run_generate(const GenerateArgs& a) {
     prompts.push_back(std::move(p));
   }
   std::vector<int64_t> reserve(static_cast<size_t>(a.batch), prompt + a.max_new_tokens);
-  engine->start_batch(reserve);
-  std::vector<std::vector<int32_t>> out(static_cast<size_t>(a.batch));
-  const StepResult first = engine->prefill(prompts);
-  for (int64_t b = 0; b < a.batch; ++b) out[b].push_back(first.tokens[b]);
-  double decode_ms = 0;
-  for (int64_t step = 1; step < a.max_new_tokens; ++step) {
-    const StepResult r = engine->decode();
-    decode_ms += r.gpu_ms;
-    for (int64_t b = 0; b < a.batch; ++b) out[b].push_back(r.tokens[b]);
+  std::vector<std::vector<int32_t>> out;
+  std::vector<double> prefill_ms, decode_ms;  // per repetition (the first one warms up)
+  for (int rep = 0; rep < std::max(a.repeats, 1); ++rep) {
+    engine->start_batch(reserve);
+    out.assign(static_cast<size_t>(a.batch), {});
+    const StepResult first = engine->prefill(prompts);
+    prefill_ms.push_back(first.gpu_ms);
+    for (int64_t b = 0; b < a.batch; ++b) out[b].push_back(first.tokens[b]);
+    double decode = 0;
+    for (int64_t step = 1; step < a.max_new_tokens; ++step) {
+      const StepResult r = engine->decode();
+      decode += r.gpu_ms;
+      for (int64_t b = 0; b < a.batch; ++b) out[b].push_back(r.tokens[b]);
+    }
+    decode_ms.push_back(decode);
+    engine->end_batch();
   }
-  engine->end_batch();
+  // With repetitions, the median of all but the first (warm-up) one.
+  auto median_ms = [](std::vector<double> v) {
+    if (v.size() > 1) v.erase(v.begin());
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  const double first_ms = median_ms(prefill_ms);
+  const double decode_total_ms = median_ms(decode_ms);
   if (!a.quiet)
     for (int64_t b = 0; b < a.batch; ++b) {
       std::cout << "sequence " << b << ":";
@@ -122,12 +138,14 @@ void run_generate(const GenerateArgs& a) {
     }
   const EngineMemory mem = engine->memory();
   std::cout << std::setprecision(1) << "prefill: " << prompt * a.batch << " tokens in "
-            << std::setprecision(3) << first.gpu_ms << " ms, " << std::setprecision(0)
-            << prompt * a.batch / (first.gpu_ms / 1e3) << " tok/s\n";
+            << std::setprecision(3) << first_ms << " ms, " << std::setprecision(0)
+            << prompt * a.batch / (first_ms / 1e3) << " tok/s"
+            << (a.repeats > 1 ? " (median of repetitions 2.." + std::to_string(a.repeats) + ")" : "")
+            << "\n";
   if (a.max_new_tokens > 1)
     std::cout << "decode: " << a.max_new_tokens - 1 << " steps x " << a.batch << " sequences, "
-              << std::setprecision(3) << decode_ms / (a.max_new_tokens - 1) << " ms/step, "
-              << std::setprecision(0) << (a.max_new_tokens - 1) * a.batch / (decode_ms / 1e3)
+              << std::setprecision(3) << decode_total_ms / (a.max_new_tokens - 1) << " ms/step, "
+              << std::setprecision(0) << (a.max_new_tokens - 1) * a.batch / (decode_total_ms / 1e3)
               << " tok/s" << (opt.cuda_graphs ? " (CUDA graphs)" : " (eager)") << "\n";
   std::cout << std::setprecision(2) << "memory: weights " << gib(mem.weight_bytes)
             << " GiB, scratch " << gib(mem.scratch_bytes) << " GiB, KV cache "
@@ -159,6 +177,8 @@ void add_generate_command(CLI::App& app) {
       ->required();
   g->add_option("--layers", a->layers, "Decoder layers of a --random model (default: all)");
   g->add_option("--seed", a->seed, "Seed of random weights and prompts");
+  g->add_option("--repeats", a->repeats,
+                "Run the batch this many times; timings are the median of all but the first");
   g->add_flag("--no-graphs", a->no_graphs, "Decode eagerly (no CUDA graphs)");
   g->add_flag("--no-tuning", a->no_tuning, "Library defaults, ignore tuning tables");
   g->add_flag("--quiet", a->quiet, "Timings only, no token ids");

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Engine round trip, run ON the GPU machine from the repo root (through the `device` tool; carry
+# .deps/flashinfer and .devdeps): build for sm_90 (kept in build-gpu/ between warm calls), then
+# the stages of $STAGES (comma-separated):
+#   engine    test_engine (vs the CPU reference, sparse == dense, graphs, transformers, M=65536)
+#   gpu       ctest -L gpu (every GPU test)
+#   targets   the engine targets of issue 10 on Qwen2.5-7B: prefill 16 x 1024 and decode batch
+#             256 (prompt 16, 256 new tokens) through `generate`, per backend, FP8 and INT8,
+#             and bench kernel FP8/INT8 at M = 256, 16384 for the GEMM sums they compare with
+#   bench     `bench prefill` / `bench decode` when the program has them ($BENCH_ARGS)
+# Logs: $OUT/logs.tgz (+ $OUT/summary.log).
+set -uo pipefail
+root="$(pwd)"
+top="${OUT:-$root/out}"
+out="$top/logs"
+mkdir -p "$out"
+trap 'tar czf "$top/logs.tgz" -C "$top" logs && rm -rf "$out"' EXIT
+exec > >(tee "$top/summary.log") 2>&1
+export PATH="/usr/local/cuda/bin:$PATH"
+stages="${STAGES:-engine}"
+has() { [[ ",$stages," == *",$1,"* ]]; }
+nvidia-smi --query-gpu=name,driver_version,memory.total,power.limit --format=csv,noheader
+deps="$root/scripts/device/deps.sh"
+[ -f "$deps" ] || deps="$root/scripts/device_deps.sh"
+source "$deps"
+build="$root/build-gpu"
+if [ ! -f "$build/CMakeCache.txt" ]; then
+  device_configure "$build" "$out/configure.log" || { tail -30 "$out/configure.log"; exit 1; }
+fi
+t0=$(date +%s)
+cmake --build "$build" -j 16 >"$out/build.log" 2>&1 || {
+  grep -B2 -A8 -m5 "error" "$out/build.log"; tail -20 "$out/build.log"; exit 1; }
+echo "build ok ($(( $(date +%s) - t0 )) s)"
+ss="$build/slidesparse"
+
+if has engine; then
+  timeout 420 "$build/tests/test_engine" >"$out/test_engine.log" 2>&1
+  echo "test_engine rc=$? $(grep -E '^\[  (PASSED|FAILED|SKIPPED) \] [0-9]+' "$out/test_engine.log" | tr '\n' ' ')"
+  grep -E '^\[  FAILED  \] [A-Za-z]|^\[ .* \] (max|step)|SKIPPED \] [A-Z]|Failure|error' "$out/test_engine.log" | head -60
+fi
+if has gpu; then
+  (cd "$build" && ctest -L gpu --output-on-failure -j 1 --timeout 600 ${CTEST_R:+-R "$CTEST_R"}) >"$out/ctest_gpu.log" 2>&1
+  echo "ctest -L gpu rc=$?"
+  grep -E "tests passed|tests failed|\(Failed\)|\*\*\*|Not Run" "$out/ctest_gpu.log" | tail -30
+fi
+if has targets; then
+  for dt in ${TARGET_DTYPES:-fp8 int8}; do
+    for be in cublaslt cublaslt-fa 2:4 2:6 2:8 2:10; do
+      [ "$be" = cublaslt-fa ] && [ "$dt" != fp8 ] && continue
+      args=(--backend "$be"); [[ "$be" == 2:* ]] && args=(--backend cusparselt --sparsity "$be")
+      echo "== prefill Qwen2.5-7B $dt $be 16x1024"
+      timeout 180 "$ss" generate --random Qwen2.5-7B --dtype "$dt" "${args[@]}" --prompt-len 1024 \
+        --batch 16 --max-new-tokens 1 --repeats 4 --quiet 2>&1 | grep -E "model:|prefill:|memory:|error"
+      if [ "$be" = cublaslt ] || [ "$be" = 2:4 ] || [ "$be" = 2:8 ]; then
+        echo "== decode Qwen2.5-7B $dt $be batch 256 prompt 16 +256"
+        timeout 180 "$ss" generate --random Qwen2.5-7B --dtype "$dt" "${args[@]}" --prompt-len 16 \
+          --batch 256 --max-new-tokens 256 --repeats 2 --quiet 2>&1 | grep -E "prefill:|decode:|error"
+      fi
+    done
+  done
+  timeout 240 "$ss" bench kernel --model Qwen2.5-7B --dtype fp8,int8 --sparsity 2:4,2:6,2:8,2:10 \
+    --M 256,16384 --epilogue kernel --out "$out/kernel" >"$out/bench_kernel.log" 2>&1
+  echo "bench kernel rc=$?"; grep -E "sum|GEMM" "$out/bench_kernel.log" | head -40
+fi
+if has bench && "$ss" bench prefill --help >/dev/null 2>&1; then
+  eval "${BENCH_CMDS:-true}"
+fi
+exit 0
