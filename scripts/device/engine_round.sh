@@ -8,7 +8,7 @@
 #             256 (prompt 16, 256 new tokens) through `generate`, per backend, FP8 and INT8,
 #             and bench kernel FP8/INT8 at M = 256, 16384 for the GEMM sums they compare with
 #   bench     `bench prefill` / `bench decode` when the program has them ($BENCH_ARGS)
-# Logs: $OUT/logs.tgz (+ $OUT/summary.log).
+# TARGETS limits the build (e.g. "test_engine slidesparse_cli"). Logs: $OUT/logs.tgz (+ summary.log).
 set -uo pipefail
 root="$(pwd)"
 top="${OUT:-$root/out}"
@@ -28,7 +28,7 @@ if [ ! -f "$build/CMakeCache.txt" ]; then
   device_configure "$build" "$out/configure.log" || { tail -30 "$out/configure.log"; exit 1; }
 fi
 t0=$(date +%s)
-cmake --build "$build" -j 16 >"$out/build.log" 2>&1 || {
+cmake --build "$build" -j 16 ${TARGETS:+--target $TARGETS} >"$out/build.log" 2>&1 || {
   grep -B2 -A8 -m5 "error" "$out/build.log"; tail -20 "$out/build.log"; exit 1; }
 echo "build ok ($(( $(date +%s) - t0 )) s)"
 ss="$build/slidesparse"
@@ -39,6 +39,7 @@ if has engine; then
   grep -E '^\[  FAILED  \] [A-Za-z]|^\[ .* \] (max|step)|SKIPPED \] [A-Z]|Failure|error' "$out/test_engine.log" | head -60
 fi
 if has gpu; then
+  [ -n "${TARGETS:-}" ] && echo "note: ctest over a partial build (TARGETS) stops at unbuilt tests"
   (cd "$build" && ctest -L gpu --output-on-failure -j 1 --timeout 600 ${CTEST_R:+-R "$CTEST_R"}) >"$out/ctest_gpu.log" 2>&1
   echo "ctest -L gpu rc=$?"
   grep -E "tests passed|tests failed|\(Failed\)|\*\*\*|Not Run" "$out/ctest_gpu.log" | tail -30
