@@ -25,7 +25,7 @@ struct GenerateArgs {
   std::string backend = "cublaslt";
   std::string sparsity;
   std::string dtype = "int8";
-  std::string epilogue = "kernel";
+  std::string epilogue = "fused";
   std::vector<int32_t> prompt_tokens;
   int64_t prompt_len = 0;
   int64_t batch = 1;
@@ -36,7 +36,19 @@ struct GenerateArgs {
   bool no_graphs = false;
   bool no_tuning = false;
   bool quiet = false;
+  bool profile = false;
 };
+
+void print_profile(const char* what, const StepResult& r) {
+  double total = 0;
+  for (const auto& [op, ms] : r.op_ms) total += ms;
+  std::cout << "profile of " << what << ": " << std::fixed << std::setprecision(3) << total
+            << " ms in ops (step " << r.gpu_ms << " ms)\n";
+  for (const auto& [op, ms] : r.op_ms)
+    std::cout << "  " << std::left << std::setw(14) << op << std::right << std::setw(10) << ms
+              << " ms " << std::setw(6) << std::setprecision(1) << 100 * ms / total << "%\n"
+              << std::setprecision(3);
+}
 
 double gib(int64_t bytes) { return static_cast<double>(bytes) / (1ull << 30); }
 
@@ -61,6 +73,7 @@ void run_generate(const GenerateArgs& a) {
   opt.epilogue = parse_epilogue(a.epilogue);
   opt.use_tuning = !a.no_tuning;
   opt.cuda_graphs = !a.no_graphs;
+  opt.profile_ops = a.profile;
   ModelSource source;
   if (!a.model_dir.empty()) {
     source = ModelSource::checkpoint(a.model_dir);
@@ -112,11 +125,14 @@ void run_generate(const GenerateArgs& a) {
     out.assign(static_cast<size_t>(a.batch), {});
     const StepResult first = engine->prefill(prompts);
     prefill_ms.push_back(first.gpu_ms);
+    if (a.profile && rep + 1 == std::max(a.repeats, 1)) print_profile("prefill", first);
     for (int64_t b = 0; b < a.batch; ++b) out[b].push_back(first.tokens[b]);
     double decode = 0;
     for (int64_t step = 1; step < a.max_new_tokens; ++step) {
       const StepResult r = engine->decode();
       decode += r.gpu_ms;
+      if (a.profile && rep + 1 == std::max(a.repeats, 1) && step == a.max_new_tokens - 1)
+        print_profile("decode (eager, last step)", r);
       for (int64_t b = 0; b < a.batch; ++b) out[b].push_back(r.tokens[b]);
     }
     decode_ms.push_back(decode);
@@ -140,7 +156,8 @@ void run_generate(const GenerateArgs& a) {
   std::cout << std::setprecision(1) << "prefill: " << prompt * a.batch << " tokens in "
             << std::setprecision(3) << first_ms << " ms, " << std::setprecision(0)
             << prompt * a.batch / (first_ms / 1e3) << " tok/s"
-            << (a.repeats > 1 ? " (median of repetitions 2.." + std::to_string(a.repeats) + ")" : "")
+            << (a.repeats > 1 ? " (median of repetitions 2.." + std::to_string(a.repeats) + ")"
+                              : "")
             << "\n";
   if (a.max_new_tokens > 1)
     std::cout << "decode: " << a.max_new_tokens - 1 << " steps x " << a.batch << " sequences, "
@@ -167,7 +184,8 @@ void add_generate_command(CLI::App& app) {
   g->add_option("--sparsity", a->sparsity,
                 "Z:L (cusparselt: the pattern; cublaslt: prune to it, the dense baseline)");
   g->add_option("--dtype", a->dtype, "int8, fp8 or bf16");
-  g->add_option("--epilogue", a->epilogue, "kernel or fused")
+  g->add_option("--epilogue", a->epilogue,
+                "fused (library epilogue where it can, default) or kernel")
       ->check(CLI::IsMember({"kernel", "fused"}));
   g->add_option("--prompt-tokens", a->prompt_tokens, "One prompt as token ids, e.g. 1,2,3")
       ->delimiter(',');
@@ -181,6 +199,8 @@ void add_generate_command(CLI::App& app) {
                 "Run the batch this many times; timings are the median of all but the first");
   g->add_flag("--no-graphs", a->no_graphs, "Decode eagerly (no CUDA graphs)");
   g->add_flag("--no-tuning", a->no_tuning, "Library defaults, ignore tuning tables");
+  g->add_flag("--profile", a->profile,
+              "Time every op of the last prefill and decode step (decode then runs eagerly)");
   g->add_flag("--quiet", a->quiet, "Timings only, no token ids");
   g->callback([a] { run_generate(*a); });
 }

@@ -122,6 +122,35 @@ struct Engine::Impl {
   std::map<int64_t, CudaGraph> decode_graphs;
   CudaEvent step_start, step_end;
 
+  // Per-op timing (profile_ops): an event after each op, names in order.
+  struct OpProfiler {
+    std::vector<CudaEvent> events;
+    std::vector<const char*> names;
+    size_t used = 0;
+    bool on = false;
+  } prof;
+  void mark(const char* op) {
+    if (!prof.on) return;
+    if (prof.used == prof.events.size()) prof.events.emplace_back();
+    prof.events[prof.used].record(stream.get());
+    if (prof.names.size() <= prof.used) prof.names.resize(prof.used + 1);
+    prof.names[prof.used++] = op;
+  }
+  std::vector<std::pair<std::string, double>> collect_profile() {
+    std::vector<std::pair<std::string, double>> out;
+    for (size_t k = 1; k < prof.used; ++k) {
+      const double ms = prof.events[k].elapsed_ms_since(prof.events[k - 1]);
+      auto it = std::find_if(out.begin(), out.end(),
+                             [&](const auto& p) { return p.first == prof.names[k]; });
+      if (it == out.end())
+        out.emplace_back(prof.names[k], ms);
+      else
+        it->second += ms;
+    }
+    prof.used = 0;
+    return out;
+  }
+
   // the batch
   struct Sequence {
     int64_t length = 0;
@@ -339,19 +368,28 @@ struct Engine::Impl {
   void forward(int64_t T, int64_t B, const BatchAttention& attention) {
     cudaStream_t s = stream.get();
     const int64_t H = cfg.hidden, I = cfg.intermediate;
+    mark("start");
     launch_embedding(embed.get(), cfg.vocab, H, tokens_dev.as<int32_t>(), T, h.get(), s);
+    mark("embedding");
     for (size_t li = 0; li < layers.size(); ++li) {
       const DecoderLayer& l = layers[li];
       norm_into(l.input_layernorm, T, *l.qkv);
+      mark("norm+quant");
       run_linear(*l.qkv, xn.get(), T, {qkv.get(), cfg.qkv_dim(), nullptr, 0});
+      mark("qkv");
       launch_rope_kv_write(qkv.get(), T, cfg.qkv_dim(), static_cast<int>(cfg.num_q_heads), kv_shape,
                            positions_dev.as<int32_t>(), cos_sin.as<float>(), cfg.max_positions,
                            slots_dev.as<int64_t>(), cache(li), s);
+      mark("rope+kv");
       attention.run(qkv.get(), cfg.qkv_dim(), cache(li), attn.get(), s);
+      mark("attention");
       const LinearScratch scratch{arena.get(), arena_bytes};
       l.o->forward(s, attn.get(), T, {h.get(), H, h.get(), H}, scratch);
+      mark("o+residual");
       norm_into(l.post_attention_layernorm, T, *l.gate_up);
+      mark("norm+quant");
       run_linear(*l.gate_up, xn.get(), T, {gate_up.get(), 2 * I, nullptr, 0});
+      mark("gate_up");
       if (opt.compute == DType::kBF16) {
         launch_silu_mul(gate_up.get(), 2 * I, T, I, swiglu.get(), s);
       } else {
@@ -360,13 +398,18 @@ struct Engine::Impl {
                               codes.get(), l.down->padded_m(T), l.down->gemm_k(),
                               scales.as<float>(), s);
       }
+      mark("swiglu+quant");
       run_linear(*l.down, swiglu.get(), T, {h.get(), H, h.get(), H});
+      mark("down+residual");
     }
     launch_rms_norm(h.get(), H, last_rows_dev.as<int32_t>(), final_norm.get(),
                     static_cast<float>(cfg.rms_eps), B, H, xf.get(), H, s);
+    mark("final norm");
     lm_head->forward(s, xf.get(), B, {logits.get(), cfg.vocab, nullptr, 0},
                      {arena.get(), arena_bytes});
+    mark("lm_head");
     launch_argmax(logits.get(), cfg.vocab, B, cfg.vocab, sampled_dev.as<int32_t>(), s);
+    mark("argmax");
   }
 
   // ---- host-side staging ----------------------------------------------------------------
@@ -419,6 +462,7 @@ struct Engine::Impl {
     SS_CUDA_CHECK(cudaStreamSynchronize(s));
     r.gpu_ms = step_end.elapsed_ms_since(step_start);
     r.tokens.assign(st_sampled(), st_sampled() + B);
+    if (prof.on) r.op_ms = collect_profile();
     if (return_logits) {
       r.logits.resize(raw.size());
       for (size_t i = 0; i < raw.size(); ++i) r.logits[i] = to_float(bf16_t{raw[i]});
@@ -579,6 +623,7 @@ StepResult Engine::prefill(std::span<const std::vector<int32_t>> prompts, bool r
   }
   cudaStream_t s = i.stream.get();
   i.plan(*i.prefill_attn, queries, after, owners);
+  i.prof.on = i.opt.profile_ops;
   i.step_start.record(s);
   SS_CUDA_CHECK(
       cudaMemcpyAsync(i.tokens_dev.get(), i.st_tokens(), T * 4, cudaMemcpyHostToDevice, s));
@@ -641,14 +686,17 @@ StepResult Engine::decode(bool return_logits) {
   // A padded batch size seen for the first time runs eagerly (lazy module loading and library
   // setup happen outside capture) and is captured afterwards; later steps replay the graph.
   auto graph = i.decode_graphs.find(Bp);
-  const bool replay = i.opt.cuda_graphs && graph != i.decode_graphs.end();
+  const bool replay = i.opt.cuda_graphs && !i.opt.profile_ops && graph != i.decode_graphs.end();
+  i.prof.on = i.opt.profile_ops;
   if (replay)
     graph->second.launch(s);
   else
     body();
   StepResult r = i.finish_step(B, return_logits);
   for (auto& q : i.seqs) ++q.length;
-  if (i.opt.cuda_graphs && !replay) i.decode_graphs.emplace(Bp, CudaGraph::capture(s, body));
+  i.prof.on = false;
+  if (i.opt.cuda_graphs && !i.opt.profile_ops && !replay)
+    i.decode_graphs.emplace(Bp, CudaGraph::capture(s, body));
   return r;
 }
 

@@ -21,6 +21,7 @@ struct RefCase {
   std::optional<Sparsity> sparsity;
   double rms_tol;  // rms(engine - ref) <= rms_tol * rms(ref)
   double max_tol;  // max|engine - ref| <= max_tol * max|ref|
+  Epilogue epilogue = Epilogue::kKernel;
 };
 
 std::string case_name(const testing::TestParamInfo<RefCase>& info) {
@@ -28,6 +29,7 @@ std::string case_name(const testing::TestParamInfo<RefCase>& info) {
   std::string n = c.model.name + "_" + std::string(dtype_name(c.compute)) + "_" +
                   std::string(backend_name(c.backend));
   if (c.sparsity) n += "_" + c.sparsity->dir_name();
+  if (c.epilogue == Epilogue::kFused) n += "_fused";
   return n;
 }
 
@@ -51,6 +53,7 @@ TEST_P(EngineVsReference, LogitsMatchTheCpuReference) {
   const TransformerConfig& cfg = c.model.config;
   const RefModelWeights w = make_random_ref_weights(cfg, 7, c.sparsity);
   EngineOptions opt = small_options(c.compute, c.backend, c.sparsity);
+  opt.epilogue = c.epilogue;
   auto engine = Engine::load(ModelSource::from_host(cfg, w), opt);
   const RefLinearMode mode{c.compute, c.sparsity};
 
@@ -95,6 +98,15 @@ std::vector<RefCase> ref_cases() {
   const TinyModel& q = tiny_models()[3];
   out.push_back({q, DType::kFP8E4M3, GemmBackend::kCusparseLt, Sparsity::parse("2:6"), 0.08, 0.3});
   out.push_back({q, DType::kBF16, GemmBackend::kCusparseLt, Sparsity::parse("2:10"), 0.03, 0.15});
+  // The library epilogue (the engine's default): one more bf16 rounding where a residual is added.
+  for (const char* p : {"2:4", "2:8"}) {
+    out.push_back({q, DType::kI8, GemmBackend::kCusparseLt, Sparsity::parse(p), 0.06, 0.25,
+                   Epilogue::kFused});
+    out.push_back({q, DType::kFP8E4M3, GemmBackend::kCusparseLt, Sparsity::parse(p), 0.08, 0.3,
+                   Epilogue::kFused});
+  }
+  out.push_back(
+      {q, DType::kFP8E4M3, GemmBackend::kCublasLt, std::nullopt, 0.08, 0.3, Epilogue::kFused});
   return out;
 }
 

@@ -13,6 +13,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "slidesparse/core/model_ref.h"
@@ -53,7 +54,10 @@ struct EngineOptions {
   std::optional<Sparsity> sparsity;
   DType compute = DType::kI8;  // kI8, kFP8E4M3 or kBF16
   bool fast_accum = false;     // cuBLASLt FP8 fast accumulation (dense FP8 only)
-  Epilogue epilogue = Epilogue::kKernel;
+  // kFused: the library epilogue where it can (the default: cuSPARSELt's fp32 output for the
+  // kernel epilogue makes FP8 2:4 slower than dense on the H200, 0.76x at M = 16384 against
+  // 1.58x fused). kKernel: the dequant kernel, the CPU reference's exact rounding (tests).
+  Epilogue epilogue = Epilogue::kFused;
   bool use_tuning = true;
   // Prune the weights of a checkpoint / random model to `sparsity` at load (true), or check
   // they already follow it (false: PatternError names the tensor when not). Host weights are
@@ -67,6 +71,9 @@ struct EngineOptions {
   double kv_memory_fraction = 0.9;
   int page_size = 16;
   bool cuda_graphs = true;  // decode steps captured per padded batch size and replayed
+  // Times every op of eager steps with CUDA events (StepResult::op_ms; decode runs eagerly).
+  // Diagnosis only: the events cost a little time of their own.
+  bool profile_ops = false;
 };
 
 // What one step did.
@@ -76,6 +83,10 @@ struct StepResult {
   // Logits [sequences, vocab] of the sampled positions, as float values of the bf16 logits;
   // filled only when asked for.
   std::vector<float> logits;
+  // With EngineOptions::profile_ops: milliseconds per op kind summed over the layers, in order
+  // ("embedding", "norm+quant", "qkv", "rope+kv", "attention", "o+residual", "gate_up",
+  // "swiglu+quant", "down+residual", "final norm", "lm_head", "argmax").
+  std::vector<std::pair<std::string, double>> op_ms;
 };
 
 struct EngineMemory {
