@@ -14,6 +14,8 @@ void add_make_model_command(CLI::App& app);
 void add_bench_command(CLI::App& app);  // `bench` with `kernel`; others attach under it
 void add_tune_command(CLI::App& app);
 void add_bench_quant_command(CLI::App& app);  // `bench quant`; call after add_bench_command
+// `bench prefill` and `bench decode`; call after add_bench_command
+void add_bench_throughput_command(CLI::App& app);
 void add_report_command(CLI::App& app);
 void add_generate_command(CLI::App& app);  // the engine: greedy generation
 
