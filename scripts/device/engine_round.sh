@@ -7,7 +7,9 @@
 #   targets   the engine targets of issue 10 on Qwen2.5-7B: prefill 16 x 1024 and decode batch
 #             256 (prompt 16, 256 new tokens) through `generate`, per backend, FP8 and INT8,
 #             and bench kernel FP8/INT8 at M = 256, 16384 for the GEMM sums they compare with
-#   bench     `bench prefill` / `bench decode` when the program has them ($BENCH_ARGS)
+#   profile   generate --profile: time per op of prefill 16 x 1024 and decode batch 256, FP8
+#   bench     bench prefill M=16384 / bench decode M=512 on Qwen2.5-7B, every backend ($BENCH_DTYPES)
+#   pipeline  prepare-bench $PIPELINE_ARGS; results/ comes back as $OUT/results.tgz
 # TARGETS limits the build (e.g. "test_engine slidesparse_cli"). Logs: $OUT/logs.tgz (+ summary.log).
 set -uo pipefail
 root="$(pwd)"
@@ -63,7 +65,33 @@ if has targets; then
     --M 256,16384 --epilogue kernel --out "$out/kernel" >"$out/bench_kernel.log" 2>&1
   echo "bench kernel rc=$?"; grep -E "sum|GEMM" "$out/bench_kernel.log" | head -40
 fi
-if has bench && "$ss" bench prefill --help >/dev/null 2>&1; then
-  eval "${BENCH_CMDS:-true}"
+if has profile; then
+  for be in cublaslt 2:4; do
+    args=(--backend "$be"); [[ "$be" == 2:* ]] && args=(--backend cusparselt --sparsity "$be")
+    echo "== profile Qwen2.5-7B fp8 $be prefill 16x1024"
+    timeout 120 "$ss" generate --random Qwen2.5-7B --dtype fp8 "${args[@]}" --prompt-len 1024 \
+      --batch 16 --max-new-tokens 1 --repeats 3 --quiet --profile 2>&1 | grep -vE "^sequence"
+    echo "== profile Qwen2.5-7B fp8 $be decode batch 256"
+    timeout 120 "$ss" generate --random Qwen2.5-7B --dtype fp8 "${args[@]}" --prompt-len 16 \
+      --batch 256 --max-new-tokens 8 --repeats 2 --quiet --profile 2>&1 | grep -vE "^sequence"
+  done
+fi
+if has bench; then
+  # the issue-11 target cases: prefill Qwen2.5-7B M=16384 and decode M=512, FP8, every backend
+  for be in cublaslt cublaslt-fa 2:4 2:6 2:8 2:10; do
+    args=(--backend "$be"); [[ "$be" == 2:* ]] && args=(--backend cusparselt --sparsity "$be")
+    for dt in ${BENCH_DTYPES:-fp8}; do
+      [ "$be" = cublaslt-fa ] && [ "$dt" != fp8 ] && continue
+      timeout 200 "$ss" bench prefill --model Qwen2.5-7B --dtype "$dt" "${args[@]}" --M ${PREFILL_M:-16384} \
+        --json-dir "$out/bench/prefill" 2>&1 | grep -vE "^ *$" | tail -3
+      timeout 200 "$ss" bench decode --model Qwen2.5-7B --dtype "$dt" "${args[@]}" --M ${DECODE_M:-512} \
+        --json-dir "$out/bench/decode" 2>&1 | grep -vE "^ *$" | tail -3
+    done
+  done
+fi
+if has pipeline; then
+  timeout ${PIPELINE_TIMEOUT:-560} "$ss" prepare-bench ${PIPELINE_ARGS:-} 2>&1 | tail -40
+  echo "prepare-bench rc=$?"
+  [ -d results ] && tar czf "$top/results.tgz" results
 fi
 exit 0
