@@ -40,12 +40,6 @@ if has engine; then
   echo "test_engine rc=$? $(grep -E '^\[  (PASSED|FAILED|SKIPPED) \] [0-9]+' "$out/test_engine.log" | tr '\n' ' ')"
   grep -E '^\[  FAILED  \] [A-Za-z]|^\[ .* \] (max|step)|SKIPPED \] [A-Z]|Failure|error' "$out/test_engine.log" | head -60
 fi
-if has gpu; then
-  [ -n "${TARGETS:-}" ] && echo "note: ctest over a partial build (TARGETS) stops at unbuilt tests"
-  (cd "$build" && ctest -L gpu --output-on-failure -j 1 --timeout 600 ${CTEST_R:+-R "$CTEST_R"}) >"$out/ctest_gpu.log" 2>&1
-  echo "ctest -L gpu rc=$?"
-  grep -E "tests passed|tests failed|\(Failed\)|\*\*\*|Not Run" "$out/ctest_gpu.log" | tail -30
-fi
 if has targets; then
   for dt in ${TARGET_DTYPES:-fp8 int8}; do
     for be in cublaslt cublaslt-fa 2:4 2:6 2:8 2:10; do
@@ -93,5 +87,11 @@ if has pipeline; then
   timeout ${PIPELINE_TIMEOUT:-560} "$ss" prepare-bench ${PIPELINE_ARGS:-} 2>&1 | tail -40
   echo "prepare-bench rc=$?"
   [ -d results ] && tar czf "$top/results.tgz" results
+fi
+if has gpu; then
+  [ -n "${TARGETS:-}" ] && echo "note: ctest over a partial build (TARGETS) stops at unbuilt tests"
+  (cd "$build" && timeout ${CTEST_TIMEOUT:-3000} ctest -L gpu --output-on-failure -j 1 --timeout 600 ${CTEST_R:+-R "$CTEST_R"}) >"$out/ctest_gpu.log" 2>&1
+  echo "ctest -L gpu rc=$?"
+  grep -E "tests passed|tests failed|\(Failed\)|\*\*\*|Not Run" "$out/ctest_gpu.log" | tail -30
 fi
 exit 0
