@@ -15,5 +15,6 @@ void add_bench_command(CLI::App& app);  // `bench` with `kernel`; others attach 
 void add_tune_command(CLI::App& app);
 void add_bench_quant_command(CLI::App& app);  // `bench quant`; call after add_bench_command
 void add_report_command(CLI::App& app);
+void add_prepare_bench_command(CLI::App& app);  // tasks 3-7, then the report
 
 }  // namespace slidesparse::cli

@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   slidesparse::cli::add_tune_command(app);
   slidesparse::cli::add_bench_quant_command(app);  // after add_bench_command: attaches to `bench`
   slidesparse::cli::add_report_command(app);
+  slidesparse::cli::add_prepare_bench_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
