@@ -464,6 +464,47 @@ TEST_F(PipelineTest, ResumesAfterThePipelineIsKilled) {
   EXPECT_EQ(resumed["tasks"][0]["status"], "succeeded");
 }
 
+TEST_F(PipelineTest, SigtermEndsTheChildAndLeavesTheRunResumable) {
+  ::setenv("FAKE_SLEEP", "0.4", 1);
+  PipelineOptions o = options();
+  o.prefill_m = {512, 1024, 2048, 4096};
+  const fs::path first = prefill_dir() / "json" / "Llama3.2-1B_M512.json";
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    std::ostringstream sink;
+    int code = 99;
+    try {
+      code = run_pipeline(o, sink).exit_code;
+    } catch (...) {
+    }
+    ::_exit(code);
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  while (!fs::exists(first) && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(30))
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ::kill(pid, SIGTERM);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 128 + SIGTERM);
+  const json run_json = read_json(o.results_dir / "run.json");
+  EXPECT_TRUE(run_json["finished_at"].is_null());
+  bool noted = false;
+  for (const json& note : run_json["notes"])
+    if (note.get<std::string>().rfind("interrupted by signal 15", 0) == 0) noted = true;
+  EXPECT_TRUE(noted);
+  EXPECT_EQ(run_json["tasks"][0]["status"], "not_run");
+  // The case running at the signal is not recorded as failed: it runs in the next call.
+  for (int64_t m : o.prefill_m) {
+    const StoredCase c =
+        read_case(prefill_dir() / "json" / ("Llama3.2-1B_M" + std::to_string(m) + ".json"));
+    if (c.exists) EXPECT_EQ(c.status, "ok") << m;
+  }
+  ::setenv("FAKE_SLEEP", "0", 1);
+  EXPECT_EQ(run(o).exit_code, kExitOk);
+}
+
 // ---- reruns never erase an ok result ---------------------------------------------------------
 
 TEST_F(PipelineTest, FailedRerunGoesBesideTheOkResultAndTheCsvKeepsIt) {
