@@ -716,6 +716,11 @@ void Pipeline::run_group(const BenchGroup& g) {
     fs::create_directories(marker.parent_path(), ec);
     fs::create_directories(g.json_dir(), ec);
     fs::remove(marker, ec);
+    // Temporary files of a child killed mid-write ("<case>.json.tmp-<pid>"): no process writes
+    // here now, and the report would list them.
+    for (const auto& entry : fs::directory_iterator(dir, ec))
+      if (entry.path().filename().string().find(".json.tmp-") != std::string::npos)
+        fs::remove(entry.path(), ec);
     std::map<int64_t, FileStamp> before;
     std::map<std::string, int64_t> m_of_file;
     for (int64_t m : todo) {
