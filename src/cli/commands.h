@@ -18,5 +18,6 @@ void add_bench_quant_command(CLI::App& app);  // `bench quant`; call after add_b
 void add_bench_throughput_command(CLI::App& app);
 void add_report_command(CLI::App& app);
 void add_generate_command(CLI::App& app);  // the engine: greedy generation
+void add_prepare_bench_command(CLI::App& app);  // tasks 3-7, then the report
 
 }  // namespace slidesparse::cli

@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   slidesparse::cli::add_bench_throughput_command(app);  // likewise
   slidesparse::cli::add_report_command(app);
   slidesparse::cli::add_generate_command(app);
+  slidesparse::cli::add_prepare_bench_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

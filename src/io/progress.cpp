@@ -6,12 +6,15 @@
 #include <algorithm>
 #include <cstdio>
 #include <sstream>
+#include <utility>
 
 namespace slidesparse {
 
-ProgressBar::ProgressBar(int jobs, double total_weight)
+ProgressBar::ProgressBar(int jobs, double total_weight, std::string name, std::string unit)
     : jobs_(jobs),
       total_weight_(total_weight),
+      name_(std::move(name)),
+      unit_(std::move(unit)),
       tty_(::isatty(STDERR_FILENO) != 0),
       start_(std::chrono::steady_clock::now()),
       last_line_(start_) {}
@@ -48,7 +51,7 @@ void ProgressBar::done() {
   clear();
   const double elapsed =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  std::fprintf(stderr, "[tune] %d/%d jobs in %s\n", finished_, jobs_,
+  std::fprintf(stderr, "[%s] %d/%d %s in %s\n", name_.c_str(), finished_, jobs_, unit_.c_str(),
                format_seconds(elapsed).c_str());
 }
 
@@ -73,9 +76,9 @@ void ProgressBar::draw(bool force) {
   }
   if (!force && std::chrono::duration<double>(now - last_line_).count() < 20.0) return;
   last_line_ = now;
-  std::fprintf(stderr, "[tune] %3d%% %d/%d jobs, %s elapsed, ETA %s, now: %s\n",
-               static_cast<int>(fraction * 100), finished_, jobs_, format_seconds(elapsed).c_str(),
-               eta.c_str(), label_.c_str());
+  std::fprintf(stderr, "[%s] %3d%% %d/%d %s, %s elapsed, ETA %s, now: %s\n", name_.c_str(),
+               static_cast<int>(fraction * 100), finished_, jobs_, unit_.c_str(),
+               format_seconds(elapsed).c_str(), eta.c_str(), label_.c_str());
 }
 
 }  // namespace slidesparse
