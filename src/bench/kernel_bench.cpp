@@ -22,7 +22,7 @@
 #include "cuda/resources.h"
 #include "cuda/timing.h"
 #include "io/model_config.h"
-#include "io/safetensors.h"
+#include "io/atomic_file.h"
 #include "slidesparse/core/float_formats.h"
 #include "slidesparse/error.h"
 

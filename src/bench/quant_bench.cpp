@@ -20,7 +20,7 @@
 #include "cuda/device_info.h"
 #include "cuda/resources.h"
 #include "cuda/timing.h"
-#include "io/safetensors.h"
+#include "io/atomic_file.h"
 #include "kernels/dequant.h"
 #include "kernels/quant.h"
 #include "kernels/rms_norm.h"

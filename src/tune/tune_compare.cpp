@@ -2,10 +2,8 @@
 // operands are made once per dtype at the largest M; outputs go to one shared scratch buffer.
 #include "tune/tune_compare.h"
 
-#include <unistd.h>
 
 #include <algorithm>
-#include <fstream>
 #include <iomanip>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -15,6 +13,7 @@
 #include "cuda/device_info.h"
 #include "cuda/resources.h"
 #include "cuda/timing.h"
+#include "io/atomic_file.h"
 #include "io/model_config.h"
 #include "slidesparse/tuning/tuning_db.h"
 #include "slidesparse/tuning/tuning_lookup.h"
@@ -35,20 +34,6 @@ std::string ratio_cell(const std::vector<double>& ratios) {
   os << std::fixed << std::setprecision(2);
   for (size_t i = 0; i < ratios.size(); ++i) os << (i ? " / " : "") << ratios[i];
   return os.str();
-}
-
-void write_atomically(const std::filesystem::path& file, const std::string& text) {
-  std::filesystem::create_directories(file.parent_path());
-  std::filesystem::path tmp = file;
-  tmp += ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    SS_REQUIRE(f.good(), "cannot write " << tmp.string());
-    f << text;
-    f.flush();
-    SS_REQUIRE(f.good(), "write failed for " << tmp.string());
-  }
-  std::filesystem::rename(tmp, file);
 }
 
 }  // namespace
@@ -298,8 +283,8 @@ std::vector<CompareBlock> run_tune_compare(const CompareOptions& options, std::o
                              std::string(epilogue_name(options.epilogue));
     const auto md_file = options.out_dir / (stem + ".md");
     const auto json_file = options.out_dir / (stem + ".json");
-    write_atomically(md_file, md.str());
-    write_atomically(json_file, j.dump(1) + "\n");
+    write_file_atomic(md_file, md.str());
+    write_file_atomic(json_file, j.dump(1) + "\n");
     if (files_written != nullptr) {
       files_written->push_back(md_file);
       files_written->push_back(json_file);

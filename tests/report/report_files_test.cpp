@@ -6,7 +6,7 @@
 #include <cstdlib>
 
 #include "common/temp_dir.h"
-#include "report/atomic_write.h"
+#include "io/atomic_file.h"
 #include "report/report.h"
 #include "report_fixture.h"
 #include "slidesparse/error.h"
@@ -97,22 +97,6 @@ TEST(ReportFiles, CompleteRunWithoutFinishTimeIsNotPartial) {
   EXPECT_NE(md.find("| 1,000 |"), std::string::npos);
   EXPECT_NE(md.find("No case failed."), std::string::npos);
   EXPECT_NE(md.find("Nothing is missing"), std::string::npos);
-}
-
-TEST(ReportFiles, AtomicWriteNamesTheTargetOnFailure) {
-  test::TempDir dir;
-  write_file_atomic(dir.path() / "a" / "b.txt", "one");
-  write_file_atomic(dir.path() / "a" / "b.txt", "two");
-  EXPECT_EQ(read_text(dir.path() / "a" / "b.txt"), "two");
-  fs::create_directories(dir.path() / "blocked");
-  try {
-    write_file_atomic(dir.path() / "blocked", "x");  // a folder is in the way of the rename
-    FAIL() << "expected an error";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("blocked"), std::string::npos) << e.what();
-  }
-  for (const auto& e : fs::directory_iterator(dir.path()))
-    EXPECT_EQ(e.path().string().find(".tmp."), std::string::npos) << e.path();
 }
 
 // HTML and XML parsers of python3 on the page and every SVG (tests/report/check_report.py).
