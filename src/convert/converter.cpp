@@ -1,6 +1,6 @@
 // The offline converter (see converter.h). Order of work: validate the source against its
 // config.json, checksum it, then shard by shard stream every tensor to the output (linear
-// weights through prepare_linear + slide_prepared), copy the other files, write slidesparse.json,
+// weights through prepare_linear + slide_weight), copy the other files, write slidesparse.json,
 // rename the temporary directory into place.
 #include "convert/converter.h"
 
@@ -265,8 +265,8 @@ ConvertReport convert_checkpoint(const ConvertOptions& opt) {
       file->release(t);
       if (is_quantized(t.dtype)) ckpt.release(scale_name);
       {
-        const std::vector<std::byte> slid = slide_prepared(prepared, opt.sparsity, threads);
-        writer.write(t.name, slid);
+        const WeightCodes slid = slide_weight(prepared, opt.sparsity, threads);
+        writer.write(t.name, slid.bytes());
       }
       weight_map[t.name] = shard;
       if (opt.precision != DType::kBF16) {
