@@ -149,8 +149,8 @@ TEST(ReportFiles, RendersInHeadlessChromium) {
 }
 
 TEST(ReportCli, WritesTheReportAndRefusesABadLanguage) {
-  if (!fs::exists(SS_CLI_PATH))
-    GTEST_SKIP() << "the slidesparse program is not built (" << SS_CLI_PATH << ")";
+  // Every test executable depends on the program (tests/CMakeLists.txt): missing is a failure.
+  ASSERT_TRUE(fs::exists(SS_CLI_PATH)) << "the slidesparse program is not built: " << SS_CLI_PATH;
   test::TempDir dir;
   const std::string base = std::string("'") + SS_CLI_PATH + "' report '" +
                            fixture_results().string() + "' --out '" + dir.path().string() + "'";
