@@ -9,6 +9,7 @@
 #include <set>
 #include <tuple>
 
+#include "common/gtest_printers.h"
 #include "convert/convert_test_util.h"
 #include "convert/make_model.h"
 #include "convert/verify.h"
