@@ -195,7 +195,8 @@ std::vector<KernelBenchResult> run_kernel_bench(const KernelBenchOptions& opt_in
   const ModelConfig config = resolve_model(opt.model);
   const auto shapes = benchmark_linear_shapes(config);
   const auto gpu = query_gpu();
-  SS_REQUIRE_T(NotSupportedError, gpu.has_value(), "no CUDA GPU is available");
+  SS_REQUIRE_T(NotSupportedError, gpu.has_value(),
+               "bench kernel: no CUDA GPU is available; the benchmark needs one");
   const LibraryVersions versions = query_library_versions();
   CudaStream stream;
 

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "cli/arguments.h"
 #include "cli/commands.h"
 #include "convert/converter.h"
 #include "slidesparse/dtype.h"
@@ -34,7 +35,8 @@ void run_convert(const ConvertArgs& args) {
   opt.in = args.in;
   opt.out = args.out;
   opt.sparsity = Sparsity::parse(args.sparsity);
-  opt.precision = parse_dtype(args.dtype);
+  opt.precision = parse_dtype_option("convert", "--dtype", args.dtype,
+                                     {DType::kI8, DType::kFP8E4M3, DType::kBF16});
   opt.assume_pruned = args.assume_pruned;
   opt.overwrite = args.overwrite;
   opt.threads = args.threads;

@@ -2,7 +2,6 @@
 // operands are made once per dtype at the largest M; outputs go to one shared scratch buffer.
 #include "tune/tune_compare.h"
 
-
 #include <algorithm>
 #include <iomanip>
 #include <memory>
@@ -40,10 +39,14 @@ std::string ratio_cell(const std::vector<double>& ratios) {
 
 std::vector<CompareBlock> run_tune_compare(const CompareOptions& options, std::ostream& out,
                                            std::vector<std::filesystem::path>* files_written) {
-  const auto hardware = HardwareKey::current();
-  if (!hardware) throw NotSupportedError("tune compare: no CUDA GPU is available");
   SS_REQUIRE(!options.m_list.empty(), "tune compare: empty M list");
+  for (int64_t m : options.m_list) SS_REQUIRE(m >= 1, "tune compare: M must be >= 1, got " << m);
+  SS_REQUIRE(options.repeats >= 1 && options.warmup >= 0,
+             "tune compare: --repeats must be >= 1 and --warmup >= 0");
   const ModelConfig config = resolve_model(options.model);
+  const auto hardware = HardwareKey::current();
+  if (!hardware)
+    throw NotSupportedError("tune compare: no CUDA GPU is available; the comparison needs one");
   const std::vector<LinearShape> shapes = benchmark_linear_shapes(config);
   std::vector<Sparsity> sparsities = options.sparsities;
   if (sparsities.empty()) {

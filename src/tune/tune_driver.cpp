@@ -254,12 +254,13 @@ TuneSummary run_tuning(const TuneOptions& options, std::ostream& out) {
   SS_REQUIRE(!options.models.empty(), "tune: no model given (--models)");
   SS_REQUIRE(!options.dtypes.empty(), "tune: no dtype given (--dtype)");
   for (int64_t m : options.m_list) SS_REQUIRE(m >= 1, "tune: M must be >= 1, got " << m);
-  const auto hardware = HardwareKey::current();
-  if (!hardware) throw NotSupportedError("tune: no CUDA GPU is available; tuning needs one");
   for (DType dtype : options.dtypes) {
     SS_REQUIRE(dtype == DType::kI8 || dtype == DType::kFP8E4M3 || dtype == DType::kBF16,
                "tune: dtype " << dtype_name(dtype) << " is not supported (int8, fp8, bf16)");
   }
+  for (const auto& model : options.models) resolve_model(model);  // before looking for a GPU
+  const auto hardware = HardwareKey::current();
+  if (!hardware) throw NotSupportedError("tune: no CUDA GPU is available; tuning needs one");
 
   TuningTable table(*hardware);
   try {
