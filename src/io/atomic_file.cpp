@@ -36,14 +36,14 @@ AtomicFile::AtomicFile(fs::path target) : target_(std::move(target)) {
   const fs::path folder = folder_of(target_);
   fs::create_directories(folder, ec);
   if (ec)
-    throw Error("cannot write " + target_.string() + ": cannot create its folder " +
-                folder.string() + ": " + ec.message());
+    throw FileWriteError(target_,
+                         "cannot create its folder " + folder.string() + ": " + ec.message());
   temp_ = temp_path_for(target_);
   fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd_ < 0) {
     const int err = errno;
-    throw Error("cannot write " + target_.string() + ": cannot create a file in " +
-                folder.string() + ": " + std::strerror(err));
+    throw FileWriteError(target_,
+                         "cannot create a file in " + folder.string() + ": " + std::strerror(err));
   }
 }
 
@@ -60,7 +60,7 @@ void AtomicFile::fail(const char* step, int err) {
   fd_ = -1;
   std::error_code ec;
   fs::remove(temp_, ec);
-  throw Error("cannot write " + target_.string() + ": " + step + ": " + std::strerror(err));
+  throw FileWriteError(target_, std::string(step) + ": " + std::strerror(err));
 }
 
 void AtomicFile::write_at(std::span<const std::byte> data, uint64_t offset) {
@@ -94,9 +94,9 @@ void AtomicFile::commit() {
   std::error_code ec;
   fs::rename(temp_, target_, ec);
   if (ec) {
+    const std::string why = ec.message();
     fs::remove(temp_, ec);
-    throw Error("cannot write " + target_.string() +
-                ": rename of its temporary failed: " + ec.message());
+    throw FileWriteError(target_, "rename of its temporary failed: " + why);
   }
   committed_ = true;
   // The rename is durable once the folder is: fsync it (file systems that cannot fsync a
@@ -107,8 +107,8 @@ void AtomicFile::commit() {
     const int err = errno;
     ::close(dir);
     if (dir_rc != 0 && err != EINVAL && err != EROFS)
-      throw Error("cannot write " + target_.string() +
-                  ": fsync of its folder failed: " + std::strerror(err));
+      throw FileWriteError(target_,
+                           std::string("fsync of its folder failed: ") + std::strerror(err));
   }
 }
 

@@ -11,7 +11,25 @@
 #include <string>
 #include <string_view>
 
+#include "slidesparse/error.h"
+
 namespace slidesparse {
+
+// A file could not be written (permission, read-only file system, disk full, a folder in the
+// way). what() reads "cannot write <target>: <step>: <reason>"; reason() is the last part.
+class FileWriteError : public Error {
+ public:
+  FileWriteError(std::filesystem::path target, const std::string& reason)
+      : Error("cannot write " + target.string() + ": " + reason),
+        target_(std::move(target)),
+        reason_(reason) {}
+  const std::filesystem::path& target() const { return target_; }
+  const std::string& reason() const { return reason_; }
+
+ private:
+  std::filesystem::path target_;
+  std::string reason_;
+};
 
 // A temporary file next to `target` that becomes `target` on commit(). Destroyed without
 // commit() (an error on the way), it removes the temporary and leaves `target` as it was. For
@@ -28,7 +46,7 @@ class AtomicFile {
   void write_at(std::span<const std::byte> data, uint64_t offset);
   // Appends after the bytes written so far by append().
   void append(std::string_view text);
-  // fsync, close, rename over the target, fsync of the folder. Throws Error naming the target.
+  // fsync, close, rename over the target, fsync of the folder. Throws FileWriteError.
   void commit();
 
   const std::filesystem::path& target() const { return target_; }
@@ -44,7 +62,7 @@ class AtomicFile {
 };
 
 // Writes `bytes` to `path` through an AtomicFile (missing parent folders are created). Throws
-// Error "cannot write <path>: <step>: <reason>" on failure.
+// FileWriteError on failure.
 void write_file_atomic(const std::filesystem::path& path, std::string_view bytes);
 
 }  // namespace slidesparse

@@ -62,6 +62,13 @@ TEST(AtomicFile, FailureNamesTheTargetAndLeavesNoTemporary) {
   EXPECT_NE(what.find("cannot write " + (dir.path() / "blocked").string()), std::string::npos)
       << what;
   EXPECT_EQ(what.find(".tmp."), std::string::npos) << what;
+  EXPECT_NE(what.find("Is a directory"), std::string::npos) << what;  // the rename's own reason
+  try {
+    write_file_atomic(dir.path() / "blocked", "x");
+    ADD_FAILURE() << "expected FileWriteError";
+  } catch (const FileWriteError& e) {
+    EXPECT_EQ(e.target(), dir.path() / "blocked");
+  }
   // A file where a parent folder should be.
   write_file_atomic(dir.path() / "plain", "file");
   what = error_of(dir.path() / "plain" / "x.json", "x");
