@@ -445,7 +445,6 @@ std::vector<KernelBenchResult> run_kernel_bench(const KernelBenchOptions& opt_in
                  std::string(dtype_name(dtype)) + "_" + versions.toolchain()) /
                 std::string(backend_name(backend));
         }
-        std::filesystem::create_directories(dir);
         std::vector<KernelBenchRow> mine;
         for (const auto& r : res.rows)
           if ((r.variant == "dense") == (backend == GemmBackend::kCublasLt)) mine.push_back(r);

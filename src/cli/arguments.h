@@ -5,6 +5,7 @@
 // NotSupportedError: the command ends with exit status 1, never a silent "skipped".
 #pragma once
 
+#include <filesystem>
 #include <initializer_list>
 #include <string>
 #include <string_view>
@@ -23,5 +24,10 @@ std::vector<DType> parse_dtype_options(std::string_view command, std::string_vie
                                        const std::vector<std::string>& texts,
                                        std::initializer_list<DType> accepted);
 std::vector<Sparsity> parse_sparsities(const std::vector<std::string>& texts);
+// Checks, without creating anything, that folder `dir` can be written: it, or the nearest folder
+// above it that exists (where it will be created), is a writable folder. Else Error
+// "<command>: cannot write <option> <dir>: <reason>", so a long run does not fail at its end.
+void require_writable_folder(std::string_view command, std::string_view option,
+                             const std::filesystem::path& dir);
 
 }  // namespace slidesparse::cli

@@ -61,7 +61,10 @@ void add_bench_command(CLI::App& app) {
     options.repeats = args->repeats;
     options.warmup = args->warmup;
     options.use_tuning = !args->no_tuning;
-    if (!args->out.empty()) options.out_dir = args->out;
+    if (!args->out.empty()) {
+      require_writable_folder("bench kernel", "--out", args->out);
+      options.out_dir = args->out;
+    }
     run_kernel_bench(options, std::cout);
   });
 }

@@ -83,7 +83,10 @@ void add_bench_quant_command(CLI::App& app) {
     for (const auto& c : args->configs) options.configs.push_back(parse_config(c));
     options.repeats = args->repeats;
     options.warmup = args->warmup;
-    if (!args->out.empty()) options.out_dir = args->out;
+    if (!args->out.empty()) {
+      require_writable_folder("bench quant", "--out", args->out);
+      options.out_dir = args->out;
+    }
     run_quant_bench(options, std::cout);
     if (options.out_dir)
       std::cout << "wrote " << (*options.out_dir / "quant_bench.json").string()

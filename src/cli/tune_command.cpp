@@ -65,6 +65,7 @@ void run_tune(const TuneArgs& a) {
   o.stage = parse_tune_stage(a.stage);
   o.force = a.force;
   o.tuning_dir = a.tuning_dir.empty() ? default_tuning_dir() : std::filesystem::path(a.tuning_dir);
+  require_writable_folder("tune", "--tuning-dir", o.tuning_dir);
   o.epilogue = parse_epilogue(a.epilogue);
   o.kernels = !a.no_kernels;
   o.fast_accum = a.fast_accum;
@@ -91,6 +92,7 @@ void run_compare(const TuneArgs& a) {
   const std::vector<Sparsity> sparsities = parse_sparsities(a.sparsities);
   const Epilogue epilogue = parse_epilogue(a.epilogue);
   for (const auto& model : a.models) resolve_model(model);
+  if (!a.out_dir.empty()) require_writable_folder("tune compare", "--out", a.out_dir);
   if (!a.tuning_dir.empty()) set_tuning_dir(a.tuning_dir);
   for (const auto& model : a.models) {
     CompareOptions o;

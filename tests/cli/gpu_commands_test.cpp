@@ -3,7 +3,10 @@
 // hidden with CUDA_VISIBLE_DEVICES=), each ends with an error and a non-zero exit status, never a
 // "skipped" that exits 0. --dtype errors list only what the command accepts.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <cstdio>
+#include <fstream>
 #include <string>
 
 #include "cli/run_cli.h"
@@ -66,6 +69,27 @@ TEST(GpuCommands, BadPatternsAndNumbersAreRefusedBeforeTheGpu) {
   expect_argument_error("bench quant --config 256", "--config takes");
   expect_argument_error("tune --models Llama3.2-1B --M 0", "M must be >= 1");
   expect_argument_error("tune --models Llama3.2-1B --stage medium", "unknown tuning stage");
+}
+
+// An --out (or --tuning-dir) that cannot be written is refused before the run, naming it.
+TEST(GpuCommands, UnwritableOutputFoldersAreRefusedFirst) {
+  const std::string file =
+      ::testing::TempDir() + "ss_gpu_commands_plain_" + std::to_string(::getpid());
+  std::ofstream(file) << "a file where a folder should be";
+  const std::string out = file + "/sub";
+  expect_argument_error(
+      "bench kernel --model Llama3.2-1B --out " + out,
+      "bench kernel: cannot write --out " + out + ": " + file + " is not a folder");
+  expect_argument_error("bench quant --out " + out, "bench quant: cannot write --out " + out);
+  expect_argument_error("tune --models Llama3.2-1B --tuning-dir " + out,
+                        "tune: cannot write --tuning-dir " + out);
+  expect_argument_error("tune compare --models Llama3.2-1B --out " + out,
+                        "tune compare: cannot write --out " + out);
+  const test::CliResult r =
+      test::run_cli("report " + std::string(SS_MODELS_DIR) + " --out " + out, kNoGpu);
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_HAS(r.output, "report: cannot write --out " + out);
+  std::remove(file.c_str());
 }
 
 TEST(GpuCommands, DtypeErrorsListOnlyWhatTheCommandAccepts) {
