@@ -82,6 +82,11 @@ void StagedOutputDir::commit() {
     if (ec) throw Error(output_error("cannot move the new output into place: " + ec.message()));
   }
   committed_ = true;
+  try {
+    fsync_folder(out_.parent_path(), out_);
+  } catch (const FileWriteError& e) {
+    throw Error(output_error(e.reason()));
+  }
 }
 
 std::string StagedOutputDir::output_error(const std::string& reason) const {

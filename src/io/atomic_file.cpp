@@ -99,17 +99,17 @@ void AtomicFile::commit() {
     throw FileWriteError(target_, "rename of its temporary failed: " + why);
   }
   committed_ = true;
-  // The rename is durable once the folder is: fsync it (file systems that cannot fsync a
-  // folder say EINVAL; the new file is in place either way).
-  const int dir = ::open(folder_of(target_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir >= 0) {
-    const int dir_rc = ::fsync(dir);
-    const int err = errno;
-    ::close(dir);
-    if (dir_rc != 0 && err != EINVAL && err != EROFS)
-      throw FileWriteError(target_,
-                           std::string("fsync of its folder failed: ") + std::strerror(err));
-  }
+  fsync_folder(folder_of(target_), target_);
+}
+
+void fsync_folder(const fs::path& folder, const fs::path& target) {
+  const int dir = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return;  // the rename itself succeeded; nothing more can be done here
+  const int rc = ::fsync(dir);
+  const int err = errno;
+  ::close(dir);
+  if (rc != 0 && err != EINVAL && err != EROFS)
+    throw FileWriteError(target, std::string("fsync of its folder failed: ") + std::strerror(err));
 }
 
 void write_file_atomic(const fs::path& path, std::string_view bytes) {

@@ -61,6 +61,11 @@ class AtomicFile {
   bool committed_ = false;
 };
 
+// Makes a rename inside `folder` durable (fsync of the folder). File systems that cannot fsync a
+// folder (EINVAL, EROFS) are taken as done; any other failure throws FileWriteError naming
+// `target`, the file or folder whose rename it was.
+void fsync_folder(const std::filesystem::path& folder, const std::filesystem::path& target);
+
 // Writes `bytes` to `path` through an AtomicFile (missing parent folders are created). Throws
 // FileWriteError on failure.
 void write_file_atomic(const std::filesystem::path& path, std::string_view bytes);
