@@ -22,7 +22,7 @@
 #include "cuda/resources.h"
 #include "cuda/timing.h"
 #include "io/model_config.h"
-#include "io/safetensors.h"
+#include "io/atomic_file.h"
 #include "slidesparse/core/float_formats.h"
 #include "slidesparse/error.h"
 
@@ -195,7 +195,8 @@ std::vector<KernelBenchResult> run_kernel_bench(const KernelBenchOptions& opt_in
   const ModelConfig config = resolve_model(opt.model);
   const auto shapes = benchmark_linear_shapes(config);
   const auto gpu = query_gpu();
-  SS_REQUIRE_T(NotSupportedError, gpu.has_value(), "no CUDA GPU is available");
+  SS_REQUIRE_T(NotSupportedError, gpu.has_value(),
+               "bench kernel: no CUDA GPU is available; the benchmark needs one");
   const LibraryVersions versions = query_library_versions();
   CudaStream stream;
 
@@ -444,7 +445,6 @@ std::vector<KernelBenchResult> run_kernel_bench(const KernelBenchOptions& opt_in
                  std::string(dtype_name(dtype)) + "_" + versions.toolchain()) /
                 std::string(backend_name(backend));
         }
-        std::filesystem::create_directories(dir);
         std::vector<KernelBenchRow> mine;
         for (const auto& r : res.rows)
           if ((r.variant == "dense") == (backend == GemmBackend::kCublasLt)) mine.push_back(r);

@@ -20,7 +20,7 @@
 #include "cuda/device_info.h"
 #include "cuda/resources.h"
 #include "cuda/timing.h"
-#include "io/safetensors.h"
+#include "io/atomic_file.h"
 #include "kernels/dequant.h"
 #include "kernels/quant.h"
 #include "kernels/rms_norm.h"
@@ -161,8 +161,6 @@ void print_row(std::ostream& out, const QuantBenchRow& r) {
 }  // namespace
 
 std::vector<QuantBenchRow> run_quant_bench(const QuantBenchOptions& options, std::ostream& out) {
-  const auto gpu = query_gpu();
-  if (!gpu) throw NotSupportedError("bench quant: no CUDA GPU is available");
   SS_REQUIRE(options.repeats >= 1,
              "bench quant: repeats must be >= 1 (got " << options.repeats << ")");
   SS_REQUIRE(options.warmup >= 0, "bench quant: warmup must be >= 0");
@@ -173,6 +171,13 @@ std::vector<QuantBenchRow> run_quant_bench(const QuantBenchOptions& options, std
   std::vector<Sparsity> patterns = options.sparsities;
   if (patterns.empty())
     for (const char* p : {"2:4", "2:6", "2:8", "2:10"}) patterns.push_back(Sparsity::parse(p));
+  SS_REQUIRE(!options.ms.empty() && !options.ks.empty(), "bench quant: --M and --K need values");
+  for (int64_t m : options.ms)
+    for (int64_t k : options.ks)
+      SS_REQUIRE(m > 0 && k > 0, "bench quant: M and K must be > 0 (got " << m << ", " << k << ")");
+  const auto gpu = query_gpu();
+  if (!gpu)
+    throw NotSupportedError("bench quant: no CUDA GPU is available; the benchmark needs one");
 
   const int64_t l2 = std::max<int64_t>(gpu->l2_bytes, 1);
   out << "bench quant on " << gpu->name << " (" << gpu->sm_count << " SMs, L2 " << (l2 >> 20)
@@ -186,7 +191,6 @@ std::vector<QuantBenchRow> run_quant_bench(const QuantBenchOptions& options, std
 
   for (int64_t m : options.ms)
     for (int64_t k : options.ks) {
-      SS_REQUIRE(m > 0 && k > 0, "bench quant: M and K must be > 0 (got " << m << ", " << k << ")");
       int64_t k_slide_max = k;
       for (const Sparsity& s : patterns) k_slide_max = std::max(k_slide_max, s.k_slide(k));
       const int64_t n = k;  // dequant: N = K

@@ -1,13 +1,14 @@
 // `slidesparse bench`: benchmark subcommands. `bench kernel` is the kernel-level benchmark
 // (src/bench/kernel_bench.h); others attach themselves under the same `bench` (find it with
-// app.get_subcommand("bench")). Without a GPU each prints "skipped: no GPU" and exits 0.
+// app.get_subcommand("bench")). Arguments are checked first; then, without a GPU, each ends with
+// an error and exit status 1 (as `tune`).
 #include <iostream>
 #include <string>
 #include <vector>
 
 #include "bench/kernel_bench.h"
+#include "cli/arguments.h"
 #include "cli/commands.h"
-#include "cuda/device_info.h"
 #include "slidesparse/error.h"
 
 namespace slidesparse::cli {
@@ -50,21 +51,20 @@ void add_bench_command(CLI::App& app) {
                      "<backend>/)");
   kernel->add_flag("--no-tuning", args->no_tuning, "Library defaults, ignore tuning tables");
   kernel->callback([args] {
-    if (!gpu_available()) {
-      std::cout << "bench kernel: skipped: no GPU\n";
-      return;
-    }
     KernelBenchOptions options;
     options.model = args->model;
-    options.dtypes.clear();
-    for (const auto& d : args->dtypes) options.dtypes.push_back(parse_dtype(d));
-    for (const auto& s : args->sparsities) options.sparsities.push_back(Sparsity::parse(s));
+    options.dtypes = parse_dtype_options("bench kernel", "--dtype", args->dtypes,
+                                         {DType::kI8, DType::kFP8E4M3, DType::kBF16});
+    options.sparsities = parse_sparsities(args->sparsities);
     options.ms = args->ms;
     options.epilogue = parse_epilogue(args->epilogue);
     options.repeats = args->repeats;
     options.warmup = args->warmup;
     options.use_tuning = !args->no_tuning;
-    if (!args->out.empty()) options.out_dir = args->out;
+    if (!args->out.empty()) {
+      require_writable_folder("bench kernel", "--out", args->out);
+      options.out_dir = args->out;
+    }
     run_kernel_bench(options, std::cout);
   });
 }

@@ -1,14 +1,14 @@
 // `slidesparse bench quant`: bandwidth of quant / quant_slide / slide / dequant against a copy of
-// the same bytes (src/bench/quant_bench.h). Attaches under the `bench` subcommand; without a GPU
-// it prints "skipped: no GPU" and exits 0.
+// the same bytes (src/bench/quant_bench.h). Attaches under the `bench` subcommand. Arguments are
+// checked first; then, without a GPU, it ends with an error and exit status 1 (as `tune`).
 #include <iostream>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "bench/quant_bench.h"
+#include "cli/arguments.h"
 #include "cli/commands.h"
-#include "cuda/device_info.h"
 #include "slidesparse/error.h"
 
 namespace slidesparse::cli {
@@ -73,21 +73,20 @@ void add_bench_quant_command(CLI::App& app) {
   quant->add_option("--warmup", args->warmup, "Untimed calls first")->check(CLI::Range(0, 100000));
   quant->add_option("--out", args->out, "Folder for quant_bench.json and quant_bench.csv");
   quant->callback([args] {
-    if (!gpu_available()) {
-      std::cout << "bench quant: skipped: no GPU\n";
-      return;
-    }
     QuantBenchOptions options;
     options.ms = args->ms;
     options.ks = args->ks;
-    options.dtypes.clear();
-    for (const auto& d : args->dtypes) options.dtypes.push_back(parse_dtype(d));
-    for (const auto& s : args->sparsities) options.sparsities.push_back(Sparsity::parse(s));
+    options.dtypes =
+        parse_dtype_options("bench quant", "--dtype", args->dtypes, {DType::kI8, DType::kFP8E4M3});
+    options.sparsities = parse_sparsities(args->sparsities);
     options.configs.clear();
     for (const auto& c : args->configs) options.configs.push_back(parse_config(c));
     options.repeats = args->repeats;
     options.warmup = args->warmup;
-    if (!args->out.empty()) options.out_dir = args->out;
+    if (!args->out.empty()) {
+      require_writable_folder("bench quant", "--out", args->out);
+      options.out_dir = args->out;
+    }
     run_quant_bench(options, std::cout);
     if (options.out_dir)
       std::cout << "wrote " << (*options.out_dir / "quant_bench.json").string()

@@ -1,21 +1,61 @@
 // `slidesparse convert --in DIR --out DIR --sparsity 2:8 --dtype int8|fp8|bf16`: an HF Llama /
 // Qwen2 checkpoint to a SlideSparse checkpoint (src/convert/converter.h). Prints one line per
-// linear weight (unless --quiet) and a summary with throughput and peak resident memory.
+// linear weight (unless --quiet) and a summary with throughput and peak resident memory. Ctrl-C
+// or SIGTERM stops it between tensors with the temporary output removed (exit 130 / 143).
 #include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
+#include <csignal>
 #include <iomanip>
 #include <iostream>
 #include <memory>
 #include <string>
 
+#include "cli/arguments.h"
 #include "cli/commands.h"
 #include "convert/converter.h"
+#include "convert/output_dir.h"
 #include "slidesparse/dtype.h"
 #include "slidesparse/sparsity.h"
 
 namespace slidesparse::cli {
 namespace {
+
+// Ctrl-C / SIGTERM during a conversion: the handler only sets the flag the converter checks between
+// tensors; it then removes its temporary output and the command exits 128 + signal. The handler
+// resets itself (SA_RESETHAND), so a second Ctrl-C ends the process at once.
+std::atomic<bool> g_cancel{false};
+volatile std::sig_atomic_t g_signal = 0;
+static_assert(std::atomic<bool>::is_always_lock_free, "set from a signal handler");
+
+void on_interrupt(int signal_number) {
+  g_signal = signal_number;
+  g_cancel.store(true);
+}
+
+// Installs on_interrupt for SIGINT and SIGTERM while it lives; restores the previous handlers.
+class InterruptScope {
+ public:
+  InterruptScope() {
+    struct sigaction action {};
+    action.sa_handler = on_interrupt;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESETHAND;
+    sigaction(SIGINT, &action, &old_int_);
+    sigaction(SIGTERM, &action, &old_term_);
+  }
+  ~InterruptScope() {
+    sigaction(SIGINT, &old_int_, nullptr);
+    sigaction(SIGTERM, &old_term_, nullptr);
+  }
+  InterruptScope(const InterruptScope&) = delete;
+  InterruptScope& operator=(const InterruptScope&) = delete;
+
+ private:
+  struct sigaction old_int_ {};
+  struct sigaction old_term_ {};
+};
 
 struct ConvertArgs {
   std::string in, out, sparsity = "2:8", dtype = "int8";
@@ -34,12 +74,23 @@ void run_convert(const ConvertArgs& args) {
   opt.in = args.in;
   opt.out = args.out;
   opt.sparsity = Sparsity::parse(args.sparsity);
-  opt.precision = parse_dtype(args.dtype);
+  opt.precision = parse_dtype_option("convert", "--dtype", args.dtype,
+                                     {DType::kI8, DType::kFP8E4M3, DType::kBF16});
   opt.assume_pruned = args.assume_pruned;
   opt.overwrite = args.overwrite;
   opt.threads = args.threads;
   if (!args.quiet) opt.progress = [](std::string_view line) { std::cout << line << std::endl; };
-  const ConvertReport r = convert_checkpoint(opt);
+  opt.cancel = &g_cancel;
+  ConvertReport r;
+  {
+    InterruptScope interrupts;
+    try {
+      r = convert_checkpoint(opt);
+    } catch (const InterruptedError& e) {
+      std::cerr << "slidesparse: " << e.what() << "\n";
+      throw CLI::RuntimeError(128 + (g_signal != 0 ? static_cast<int>(g_signal) : SIGINT));
+    }
+  }
   const double gib = 1024.0 * 1024.0 * 1024.0;
   std::cout << std::fixed << std::setprecision(2) << "converted " << r.linear_weights
             << " linear weights (" << r.linear_params / 1e6 << " M params) of " << r.tensors

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "cli/arguments.h"
 #include "cli/commands.h"
 #include "convert/make_model.h"
 #include "slidesparse/dtype.h"
@@ -28,8 +29,11 @@ void run_make_model(const MakeModelArgs& args) {
   opt.config = args.config;
   opt.layers = args.layers;
   opt.out = args.out;
-  opt.dtype = parse_dtype(args.dtype);
-  if (!args.weight_quant.empty()) opt.weight_quant = parse_dtype(args.weight_quant);
+  opt.dtype = parse_dtype_option("make-model", "--dtype", args.dtype,
+                                 {DType::kBF16, DType::kF16, DType::kF32});
+  if (!args.weight_quant.empty())
+    opt.weight_quant = parse_dtype_option("make-model", "--weight-quant", args.weight_quant,
+                                          {DType::kI8, DType::kFP8E4M3});
   if (!args.prune.empty()) opt.prune = Sparsity::parse(args.prune);
   opt.seed = args.seed;
   opt.shards = args.shards;

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "cli/arguments.h"
 #include "cli/commands.h"
 #include "report/report.h"
 
@@ -19,6 +20,7 @@ void run_report(const ReportArgs& args) {
   report::ReportOptions opt;
   opt.out_dir = args.out_dir;
   opt.lang = report::parse_lang(args.lang);
+  if (!args.out_dir.empty()) require_writable_folder("report", "--out", args.out_dir);
   const report::ReportFiles files = report::write_report(args.results_dir, opt);
   std::cout << "report: wrote " << files.markdown.string() << ", " << files.html.string() << " and "
             << files.charts.size() << " chart SVGs\n";

@@ -7,7 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "cli/arguments.h"
 #include "cli/commands.h"
+#include "io/model_config.h"
 #include "io/progress.h"
 #include "slidesparse/tuning/tuning_lookup.h"
 #include "tune/tune_compare.h"
@@ -34,16 +36,9 @@ struct TuneArgs {
   int warmup = 3;
 };
 
-std::vector<DType> parse_dtypes(const std::vector<std::string>& names) {
-  std::vector<DType> out;
-  for (const auto& n : names) out.push_back(parse_dtype(n));
-  return out;
-}
-
-std::vector<Sparsity> parse_sparsities(const std::vector<std::string>& names) {
-  std::vector<Sparsity> out;
-  for (const auto& n : names) out.push_back(Sparsity::parse(n));
-  return out;
+std::vector<DType> parse_dtypes(std::string_view command, const std::vector<std::string>& names) {
+  return parse_dtype_options(command, "--dtype", names,
+                             {DType::kI8, DType::kFP8E4M3, DType::kBF16});
 }
 
 void add_common(CLI::App* app, TuneArgs& a) {
@@ -64,12 +59,13 @@ void add_common(CLI::App* app, TuneArgs& a) {
 void run_tune(const TuneArgs& a) {
   TuneOptions o;
   o.models = a.models;
-  o.dtypes = parse_dtypes(a.dtypes);
+  o.dtypes = parse_dtypes("tune", a.dtypes);
   o.sparsities = parse_sparsities(a.sparsities);
   o.m_list = a.ms;
   o.stage = parse_tune_stage(a.stage);
   o.force = a.force;
   o.tuning_dir = a.tuning_dir.empty() ? default_tuning_dir() : std::filesystem::path(a.tuning_dir);
+  require_writable_folder("tune", "--tuning-dir", o.tuning_dir);
   o.epilogue = parse_epilogue(a.epilogue);
   o.kernels = !a.no_kernels;
   o.fast_accum = a.fast_accum;
@@ -91,14 +87,20 @@ void run_tune(const TuneArgs& a) {
 }
 
 void run_compare(const TuneArgs& a) {
+  // Every argument of every model first: a bad last model must not end a long run midway.
+  const std::vector<DType> dtypes = parse_dtypes("tune compare", a.dtypes);
+  const std::vector<Sparsity> sparsities = parse_sparsities(a.sparsities);
+  const Epilogue epilogue = parse_epilogue(a.epilogue);
+  for (const auto& model : a.models) resolve_model(model);
+  if (!a.out_dir.empty()) require_writable_folder("tune compare", "--out", a.out_dir);
   if (!a.tuning_dir.empty()) set_tuning_dir(a.tuning_dir);
   for (const auto& model : a.models) {
     CompareOptions o;
     o.model = model;
-    o.dtypes = parse_dtypes(a.dtypes);
-    o.sparsities = parse_sparsities(a.sparsities);
+    o.dtypes = dtypes;
+    o.sparsities = sparsities;
     if (!a.ms.empty()) o.m_list = a.ms;
-    o.epilogue = parse_epilogue(a.epilogue);
+    o.epilogue = epilogue;
     o.repeats = a.repeats;
     o.warmup = a.warmup;
     o.out_dir = a.out_dir;

@@ -1,10 +1,9 @@
 // The offline converter (see converter.h). Order of work: validate the source against its
 // config.json, checksum it, then shard by shard stream every tensor to the output (linear
-// weights through prepare_linear + slide_prepared), copy the other files, write slidesparse.json,
-// rename the temporary directory into place.
+// weights through prepare_linear + slide_weight), copy the other files, write slidesparse.json,
+// rename the temporary directory into place (convert/output_dir.h).
 #include "convert/converter.h"
 
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -17,6 +16,7 @@
 #include <thread>
 
 #include "convert/linear_prepare.h"
+#include "convert/output_dir.h"
 #include "io/checksum.h"
 #include "io/hf_layout.h"
 #include "io/model_config.h"
@@ -45,25 +45,6 @@ std::string shape_text(const std::vector<int64_t>& shape) {
   os << "]";
   return os.str();
 }
-
-// Removes the temporary output directory unless the conversion committed it.
-class TempDirGuard {
- public:
-  explicit TempDirGuard(fs::path dir) : dir_(std::move(dir)) {}
-  ~TempDirGuard() {
-    if (!committed_) {
-      std::error_code ec;
-      fs::remove_all(dir_, ec);
-    }
-  }
-  TempDirGuard(const TempDirGuard&) = delete;
-  TempDirGuard& operator=(const TempDirGuard&) = delete;
-  void commit() { committed_ = true; }
-
- private:
-  fs::path dir_;
-  bool committed_ = false;
-};
 
 bool is_quantized(DType d) { return d == DType::kI8 || d == DType::kFP8E4M3; }
 
@@ -114,10 +95,12 @@ Plan plan_conversion(const Checkpoint& ckpt, const ModelConfig& config) {
   return plan;
 }
 
-void copy_tensor(const Checkpoint& ckpt, const std::string& name, SafetensorsWriter& writer) {
+void copy_tensor(const Checkpoint& ckpt, const std::string& name, SafetensorsWriter& writer,
+                 const std::atomic<bool>* cancel) {
   const SafetensorsFile& file = ckpt.file_of(name);
   std::span<const std::byte> bytes = file.bytes(file.info(name));
   for (uint64_t at = 0; at < bytes.size(); at += kCopyChunkBytes) {
+    throw_if_cancelled(cancel, "convert");
     auto part = bytes.subspan(at, std::min<uint64_t>(kCopyChunkBytes, bytes.size() - at));
     writer.write_part(name, part);
     file.release(part);  // keeps the resident set bounded for multi-GB embeddings
@@ -131,22 +114,6 @@ void copy_other_files(const fs::path& in, const fs::path& out) {
     if (p.extension() == ".safetensors" || file == kIndexFile || file == kSlideManifestFile)
       continue;
     fs::copy(p, out / p.filename(), fs::copy_options::recursive);
-  }
-}
-
-// Removes "<out>.tmp-<pid>" directories left by killed runs whose process no longer exists.
-void remove_stale_temporaries(const fs::path& out_abs,
-                              const std::function<void(std::string)>& say) {
-  std::error_code ec;
-  const std::string prefix = out_abs.filename().string() + ".tmp-";
-  for (const auto& entry : fs::directory_iterator(out_abs.parent_path(), ec)) {
-    const std::string name = entry.path().filename().string();
-    if (name.rfind(prefix, 0) != 0) continue;
-    const std::string pid = name.substr(prefix.size());
-    if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) continue;
-    if (fs::exists(fs::path("/proc") / pid, ec)) continue;  // still running (or pid reused)
-    fs::remove_all(entry.path(), ec);
-    if (!ec) say("removed " + entry.path().string() + " left by an interrupted run");
   }
 }
 
@@ -179,6 +146,10 @@ ConvertReport convert_checkpoint(const ConvertOptions& opt) {
   Checkpoint ckpt(opt.in);
   const Plan plan = plan_conversion(ckpt, config);
 
+  // The output folder first: an unwritable --out is refused before any work.
+  StagedOutputDir staged("convert", opt.out, say);
+  const fs::path& tmp = staged.dir();
+
   ConvertReport report;
   report.tensors = static_cast<int64_t>(ckpt.tensor_names().size());
   for (const auto& f : ckpt.files()) report.bytes_in += f->file_size();
@@ -196,132 +167,126 @@ ConvertReport convert_checkpoint(const ConvertOptions& opt) {
   for (const char* extra : {kIndexFile, "config.json"})
     if (fs::is_regular_file(opt.in / extra, ec)) digest_inputs.push_back(opt.in / extra);
   std::future<std::pair<std::map<std::string, std::string>, double>> digest_job =
-      std::async(std::launch::async, [digest_inputs] {
+      std::async(std::launch::async, [digest_inputs, cancel = opt.cancel] {
         const auto t_sum = Clock::now();
         std::map<std::string, std::string> digests;
-        for (const fs::path& p : digest_inputs)
+        for (const fs::path& p : digest_inputs) {
+          if (cancel != nullptr && cancel->load()) break;  // the conversion stops too
           digests[p.filename().string()] = fnv1a64_file_hex(p);
+        }
         return std::make_pair(digests, seconds_since(t_sum));
       });
-  // Joined on every exit path (std::async's future blocks in its destructor).
+  // Joined on every exit path (std::async's future blocks in its destructor), before `staged`
+  // removes an unfinished output.
+  try {
+    SlideManifest manifest;
+    manifest.tool_version = SLIDESPARSE_VERSION;
+    manifest.sparsity = opt.sparsity;
+    manifest.precision = opt.precision;
+    manifest.assume_pruned = opt.assume_pruned;
 
-  const fs::path out_abs = fs::absolute(opt.out);
-  if (!out_abs.parent_path().empty()) fs::create_directories(out_abs.parent_path());
-  remove_stale_temporaries(out_abs, say);
-  const fs::path tmp = fs::path(out_abs.string() + ".tmp-" + std::to_string(::getpid()));
-  fs::remove_all(tmp, ec);
-  fs::create_directories(tmp);
-  TempDirGuard guard(tmp);
-
-  SlideManifest manifest;
-  manifest.tool_version = SLIDESPARSE_VERSION;
-  manifest.sparsity = opt.sparsity;
-  manifest.precision = opt.precision;
-  manifest.assume_pruned = opt.assume_pruned;
-
-  nlohmann::json weight_map = nlohmann::json::object();
-  int64_t linear_done = 0;
-  for (const auto& file : ckpt.files()) {
-    const std::string shard = file->path().filename().string();
-    std::vector<TensorSpec> specs;
-    for (const TensorInfo& t : file->tensors()) {
-      if (plan.replaced_scales.contains(t.name)) continue;
-      if (auto it = plan.linear.find(t.name); it != plan.linear.end()) {
-        const int64_t n = it->second[0];
-        const int64_t k_slide = opt.sparsity.k_slide(it->second[1]);
-        specs.push_back({t.name, opt.precision, {n, k_slide}});
-        if (opt.precision != DType::kBF16)
-          specs.push_back({t.name + "_scale", DType::kF32, {n, 1}});
-      } else {
-        specs.push_back({t.name, t.dtype, t.shape});
+    nlohmann::json weight_map = nlohmann::json::object();
+    int64_t linear_done = 0;
+    for (const auto& file : ckpt.files()) {
+      const std::string shard = file->path().filename().string();
+      std::vector<TensorSpec> specs;
+      for (const TensorInfo& t : file->tensors()) {
+        if (plan.replaced_scales.contains(t.name)) continue;
+        if (auto it = plan.linear.find(t.name); it != plan.linear.end()) {
+          const int64_t n = it->second[0];
+          const int64_t k_slide = opt.sparsity.k_slide(it->second[1]);
+          specs.push_back({t.name, opt.precision, {n, k_slide}});
+          if (opt.precision != DType::kBF16)
+            specs.push_back({t.name + "_scale", DType::kF32, {n, 1}});
+        } else {
+          specs.push_back({t.name, t.dtype, t.shape});
+        }
       }
-    }
-    SafetensorsWriter writer(tmp / shard, specs, {{"format", "pt"}});
-    for (const TensorInfo& t : file->tensors()) {
-      report.total_params += t.numel();
-      if (plan.replaced_scales.contains(t.name)) continue;
-      auto it = plan.linear.find(t.name);
-      if (it == plan.linear.end()) {
-        copy_tensor(ckpt, t.name, writer);
+      SafetensorsWriter writer(tmp / shard, specs, {{"format", "pt"}});
+      for (const TensorInfo& t : file->tensors()) {
+        throw_if_cancelled(opt.cancel, "convert");
+        report.total_params += t.numel();
+        if (plan.replaced_scales.contains(t.name)) continue;
+        auto it = plan.linear.find(t.name);
+        if (it == plan.linear.end()) {
+          copy_tensor(ckpt, t.name, writer, opt.cancel);
+          weight_map[t.name] = shard;
+          continue;
+        }
+        const auto t_lin = Clock::now();
+        LinearSource src;
+        src.name = t.name;
+        src.dtype = t.dtype;
+        src.n = it->second[0];
+        src.k = it->second[1];
+        src.weight = file->bytes(t);
+        const std::string scale_name = t.name + "_scale";
+        if (is_quantized(t.dtype)) {
+          const TensorInfo& s = ckpt.info(scale_name);
+          src.scale_dtype = s.dtype;
+          src.scale_count = s.numel();
+          src.scale = ckpt.bytes(scale_name);
+        }
+        PreparedLinear prepared =
+            prepare_linear(src, opt.sparsity, opt.precision, opt.assume_pruned, threads);
+        file->release(t);
+        if (is_quantized(t.dtype)) ckpt.release(scale_name);
+        {
+          const WeightCodes slid = slide_weight(prepared, opt.sparsity, threads);
+          writer.write(t.name, slid.bytes());
+        }
         weight_map[t.name] = shard;
-        continue;
+        if (opt.precision != DType::kBF16) {
+          writer.write_values<float>(scale_name, prepared.scale_per_channel);
+          weight_map[scale_name] = shard;
+        }
+        SlidTensor entry;
+        entry.name = t.name;
+        entry.scale = opt.precision == DType::kBF16 ? "" : scale_name;
+        entry.n = src.n;
+        entry.k = src.k;
+        entry.k_slide = opt.sparsity.k_slide(src.k);
+        entry.source_dtype = t.dtype;
+        manifest.tensors.push_back(entry);
+        report.linear_params += src.n * src.k;
+        ++linear_done;
+        std::ostringstream line;
+        line.setf(std::ios::fixed);
+        line.precision(2);
+        line << "[" << linear_done << "/" << plan.linear.size() << "] " << t.name << " [" << src.n
+             << ", " << src.k << "] " << dtype_name(t.dtype) << " -> [" << src.n << ", "
+             << entry.k_slide << "] " << dtype_name(opt.precision) << " (" << seconds_since(t_lin)
+             << " s)";
+        say(line.str());
       }
-      const auto t_lin = Clock::now();
-      LinearSource src;
-      src.name = t.name;
-      src.dtype = t.dtype;
-      src.n = it->second[0];
-      src.k = it->second[1];
-      src.weight = file->bytes(t);
-      const std::string scale_name = t.name + "_scale";
-      if (is_quantized(t.dtype)) {
-        const TensorInfo& s = ckpt.info(scale_name);
-        src.scale_dtype = s.dtype;
-        src.scale_count = s.numel();
-        src.scale = ckpt.bytes(scale_name);
-      }
-      PreparedLinear prepared =
-          prepare_linear(src, opt.sparsity, opt.precision, opt.assume_pruned, threads);
-      file->release(t);
-      if (is_quantized(t.dtype)) ckpt.release(scale_name);
-      {
-        const std::vector<std::byte> slid = slide_prepared(prepared, opt.sparsity, threads);
-        writer.write(t.name, slid);
-      }
-      weight_map[t.name] = shard;
-      if (opt.precision != DType::kBF16) {
-        writer.write_values<float>(scale_name, prepared.scale_per_channel);
-        weight_map[scale_name] = shard;
-      }
-      SlidTensor entry;
-      entry.name = t.name;
-      entry.scale = opt.precision == DType::kBF16 ? "" : scale_name;
-      entry.n = src.n;
-      entry.k = src.k;
-      entry.k_slide = opt.sparsity.k_slide(src.k);
-      entry.source_dtype = t.dtype;
-      manifest.tensors.push_back(entry);
-      report.linear_params += src.n * src.k;
-      ++linear_done;
-      std::ostringstream line;
-      line.setf(std::ios::fixed);
-      line.precision(2);
-      line << "[" << linear_done << "/" << plan.linear.size() << "] " << t.name << " [" << src.n
-           << ", " << src.k << "] " << dtype_name(t.dtype) << " -> [" << src.n << ", "
-           << entry.k_slide << "] " << dtype_name(opt.precision) << " (" << seconds_since(t_lin)
-           << " s)";
-      say(line.str());
+      writer.finish();
+      report.bytes_out += writer.total_bytes();
     }
-    writer.finish();
-    report.bytes_out += writer.total_bytes();
-  }
-  report.linear_weights = linear_done;
+    report.linear_weights = linear_done;
 
-  if (ckpt.sharded()) {
-    uint64_t total_size = 0;
-    for (const auto& entry : fs::directory_iterator(tmp))
-      if (entry.path().extension() == ".safetensors") total_size += entry.file_size();
-    nlohmann::json index = {{"metadata", {{"total_size", total_size}}}, {"weight_map", weight_map}};
-    write_file_atomic(tmp / kIndexFile, index.dump(2) + "\n");
-  }
-  copy_other_files(opt.in, tmp);
-  auto [digests, checksum_seconds] = digest_job.get();
-  report.checksum_seconds = checksum_seconds;
-  report.source_checksum = SlideManifest::combine_checksums(digests);
-  manifest.source_checksum = report.source_checksum;
-  manifest.source_files = digests;
-  // Written last: a directory with slidesparse.json is a complete conversion.
-  write_file_atomic(tmp / kSlideManifestFile, manifest.to_json().dump(2) + "\n");
+    if (ckpt.sharded()) {
+      uint64_t total_size = 0;
+      for (const auto& entry : fs::directory_iterator(tmp))
+        if (entry.path().extension() == ".safetensors") total_size += entry.file_size();
+      nlohmann::json index = {{"metadata", {{"total_size", total_size}}},
+                              {"weight_map", weight_map}};
+      write_file_atomic(tmp / kIndexFile, index.dump(2) + "\n");
+    }
+    copy_other_files(opt.in, tmp);
+    auto [digests, checksum_seconds] = digest_job.get();
+    throw_if_cancelled(opt.cancel, "convert");
+    report.checksum_seconds = checksum_seconds;
+    report.source_checksum = SlideManifest::combine_checksums(digests);
+    manifest.source_checksum = report.source_checksum;
+    manifest.source_files = digests;
+    // Written last: a directory with slidesparse.json is a complete conversion.
+    write_file_atomic(tmp / kSlideManifestFile, manifest.to_json().dump(2) + "\n");
 
-  if (fs::exists(out_abs, ec)) {
-    const fs::path old = fs::path(out_abs.string() + ".old-" + std::to_string(::getpid()));
-    fs::rename(out_abs, old);
-    fs::rename(tmp, out_abs);
-    fs::remove_all(old, ec);
-  } else {
-    fs::rename(tmp, out_abs);
+    throw_if_cancelled(opt.cancel, "convert");
+    staged.commit();
+  } catch (...) {
+    staged.rethrow_as_output_error();
   }
-  guard.commit();
   report.seconds = seconds_since(t0);
   return report;
 }

@@ -3,9 +3,11 @@
 // (or checked), quantised per channel and slid to W' [N, K'] under their own names, with
 // "<name>_scale" (F32 [N, 1]) beside them; every other tensor and file is copied. One output shard
 // per input shard; one linear weight in memory at a time. The output appears atomically: it is
-// built in "<out>.tmp-<pid>" and renamed at the end, slidesparse.json written last.
+// built in "<out>.tmp-<pid>" and renamed at the end, slidesparse.json written last; a failure or an
+// interrupt leaves --out as it was (convert/output_dir.h).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -26,6 +28,9 @@ struct ConvertOptions {
   bool overwrite = false;        // replace an existing `out` (only once the new one is complete)
   int threads = 0;               // 0: std::thread::hardware_concurrency()
   std::function<void(std::string_view)> progress;  // one line per step, may be empty
+  // Checked between tensors (and between 64 MiB chunks of a copied one): once set, the run stops
+  // with InterruptedError (convert/output_dir.h), the temporary output removed. May be null.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 struct ConvertReport {

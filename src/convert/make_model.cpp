@@ -2,7 +2,6 @@
 // name, row chunk); tensors are generated and written in row chunks so memory stays bounded.
 #include "convert/make_model.h"
 
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -10,6 +9,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "convert/output_dir.h"
 #include "io/checksum.h"
 #include "io/hf_layout.h"
 #include "io/model_config.h"
@@ -192,55 +192,46 @@ MakeModelReport make_model(const MakeModelOptions& opt) {
     return std::string(buf);
   };
 
-  const fs::path out_abs = fs::absolute(opt.out);
-  if (!out_abs.parent_path().empty()) fs::create_directories(out_abs.parent_path());
-  const fs::path tmp = fs::path(out_abs.string() + ".tmp-" + std::to_string(::getpid()));
-  fs::remove_all(tmp, ec);
-  fs::create_directories(tmp);
-  struct Cleanup {
-    fs::path dir;
-    bool keep = false;
-    ~Cleanup() {
-      std::error_code e;
-      if (!keep) fs::remove_all(dir, e);
-    }
-  } cleanup{tmp};
+  StagedOutputDir staged("make-model", opt.out);
+  const fs::path& tmp = staged.dir();
 
   MakeModelReport report;
-  nlohmann::json weight_map = nlohmann::json::object();
-  for (int s = 0; s < used; ++s) {
-    std::vector<TensorSpec> specs;
-    for (const Planned& p : planned) {
-      if (p.shard != s) continue;
-      specs.push_back(p.spec);
-      if (p.quantized)
-        specs.push_back({p.tensor.name + "_scale", DType::kF32, {p.tensor.shape[0], 1}});
-    }
-    SafetensorsWriter writer(tmp / shard_name(s), specs, {{"format", "pt"}});
-    for (const Planned& p : planned) {
-      if (p.shard != s) continue;
-      generate(p, opt, writer);
-      weight_map[p.tensor.name] = shard_name(s);
-      report.params += TensorInfo{p.spec.name, p.spec.dtype, p.spec.shape, 0, 0}.numel();
-      ++report.tensors;
-      if (p.quantized) {
-        write_scales(p, opt, writer);
-        weight_map[p.tensor.name + "_scale"] = shard_name(s);
-        ++report.tensors;
+  try {
+    nlohmann::json weight_map = nlohmann::json::object();
+    for (int s = 0; s < used; ++s) {
+      std::vector<TensorSpec> specs;
+      for (const Planned& p : planned) {
+        if (p.shard != s) continue;
+        specs.push_back(p.spec);
+        if (p.quantized)
+          specs.push_back({p.tensor.name + "_scale", DType::kF32, {p.tensor.shape[0], 1}});
       }
+      SafetensorsWriter writer(tmp / shard_name(s), specs, {{"format", "pt"}});
+      for (const Planned& p : planned) {
+        if (p.shard != s) continue;
+        generate(p, opt, writer);
+        weight_map[p.tensor.name] = shard_name(s);
+        report.params += TensorInfo{p.spec.name, p.spec.dtype, p.spec.shape, 0, 0}.numel();
+        ++report.tensors;
+        if (p.quantized) {
+          write_scales(p, opt, writer);
+          weight_map[p.tensor.name + "_scale"] = shard_name(s);
+          ++report.tensors;
+        }
+      }
+      writer.finish();
+      report.bytes += writer.total_bytes();
     }
-    writer.finish();
-    report.bytes += writer.total_bytes();
+    if (sharded) {
+      nlohmann::json index = {{"metadata", {{"total_size", report.bytes}}},
+                              {"weight_map", weight_map}};
+      write_file_atomic(tmp / "model.safetensors.index.json", index.dump(2) + "\n");
+    }
+    write_file_atomic(tmp / "config.json", config_json.dump(2) + "\n");
+    staged.commit();
+  } catch (...) {
+    staged.rethrow_as_output_error();
   }
-  if (sharded) {
-    nlohmann::json index = {{"metadata", {{"total_size", report.bytes}}},
-                            {"weight_map", weight_map}};
-    write_file_atomic(tmp / "model.safetensors.index.json", index.dump(2) + "\n");
-  }
-  write_file_atomic(tmp / "config.json", config_json.dump(2) + "\n");
-  if (fs::exists(out_abs, ec)) fs::remove_all(out_abs);
-  fs::rename(tmp, out_abs);
-  cleanup.keep = true;
   report.shards = used;
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return report;

@@ -6,11 +6,11 @@
 #include <string>
 
 #include "core/shape_check.h"
+#include "core/weight_prep.h"
 #include "slidesparse/core/gemm_ref.h"
 #include "slidesparse/core/lift.h"
 #include "slidesparse/core/prune.h"
 #include "slidesparse/core/quant.h"
-#include "slidesparse/core/slide.h"
 #include "slidesparse/error.h"
 
 namespace slidesparse {
@@ -44,29 +44,25 @@ void finish(LinearRefResult& r, const LinearRefProblem& p) {
 LinearRefResult linear_dense_ref(const LinearRefProblem& p) {
   validate(p, "linear_dense_ref");
   LinearRefResult r;
+  WeightCodes w = quantize_weight(p.weight, p.n, p.k, p.compute);
   switch (p.compute) {
     case DType::kI8: {
       const auto qx = quantize_rows_int8(to_float_vector(p.x), p.m, p.k);
-      const auto qw = quantize_rows_int8(p.weight, p.n, p.k);
-      r.acc_int32 = gemm_int8_ref(qx.codes, qw.codes, p.m, p.n, p.k);
+      r.acc_int32 = gemm_int8_ref(qx.codes, w.int8_codes, p.m, p.n, p.k);
       r.scale_per_token = qx.scales;
-      r.scale_per_channel = qw.scales;
       break;
     }
     case DType::kFP8E4M3: {
       const auto qx = quantize_rows_e4m3(to_float_vector(p.x), p.m, p.k);
-      const auto qw = quantize_rows_e4m3(p.weight, p.n, p.k);
-      r.acc_float = gemm_e4m3_ref(qx.codes, qw.codes, p.m, p.n, p.k);
+      r.acc_float = gemm_e4m3_ref(qx.codes, w.fp8_codes, p.m, p.n, p.k);
       r.scale_per_token = qx.scales;
-      r.scale_per_channel = qw.scales;
       break;
     }
-    default: {  // kBF16: no quantisation, W rounded to bf16
-      const std::vector<bf16_t> w = to_bf16_vector(p.weight);
-      r.acc_float = gemm_bf16_ref(p.x, w, p.m, p.n, p.k);
+    default:  // kBF16: no quantisation, W rounded to bf16
+      r.acc_float = gemm_bf16_ref(p.x, w.bf16_values, p.m, p.n, p.k);
       break;
-    }
   }
+  r.scale_per_channel = std::move(w.scale_per_channel);
   finish(r, p);
   return r;
 }
@@ -76,36 +72,30 @@ LinearRefResult linear_slide_ref(const LinearRefProblem& p, Sparsity sparsity) {
   check_pattern(p.weight, p.n, p.k, sparsity, "linear_slide_ref: weight");
   const int64_t k_slide = sparsity.k_slide(p.k);
   LinearRefResult r;
+  // Scales come from the un-lifted rows, so the slid codes are the dense ones, rearranged.
+  WeightCodes w_slid = slide_weight(quantize_weight(p.weight, p.n, p.k, p.compute), sparsity);
   switch (p.compute) {
     case DType::kI8: {
-      // Scales come from the un-lifted rows, so the lifted codes are the dense ones, duplicated.
-      const auto qw = quantize_rows_int8(p.weight, p.n, p.k);
-      const auto w_slid = slide_weights<int8_t>(qw.codes, p.n, p.k, sparsity);
       const auto qx = quantize_rows_int8(to_float_vector(p.x), p.m, p.k);
       const auto x_lift = lift_activations<int8_t>(qx.codes, p.m, p.k, sparsity);
-      r.acc_int32 = gemm_int8_ref(x_lift, w_slid, p.m, p.n, k_slide);
+      r.acc_int32 = gemm_int8_ref(x_lift, w_slid.int8_codes, p.m, p.n, k_slide);
       r.scale_per_token = qx.scales;
-      r.scale_per_channel = qw.scales;
       break;
     }
     case DType::kFP8E4M3: {
-      const auto qw = quantize_rows_e4m3(p.weight, p.n, p.k);
-      const auto w_slid = slide_weights<fp8_e4m3_t>(qw.codes, p.n, p.k, sparsity);
       const auto qx = quantize_rows_e4m3(to_float_vector(p.x), p.m, p.k);
       const auto x_lift = lift_activations<fp8_e4m3_t>(qx.codes, p.m, p.k, sparsity);
-      r.acc_float = gemm_e4m3_ref(x_lift, w_slid, p.m, p.n, k_slide);
+      r.acc_float = gemm_e4m3_ref(x_lift, w_slid.fp8_codes, p.m, p.n, k_slide);
       r.scale_per_token = qx.scales;
-      r.scale_per_channel = qw.scales;
       break;
     }
     default: {  // kBF16: lifting is a plain gather
-      const std::vector<bf16_t> w = to_bf16_vector(p.weight);
-      const auto w_slid = slide_weights<bf16_t>(w, p.n, p.k, sparsity);
       const auto x_lift = lift_activations<bf16_t>(p.x, p.m, p.k, sparsity);
-      r.acc_float = gemm_bf16_ref(x_lift, w_slid, p.m, p.n, k_slide);
+      r.acc_float = gemm_bf16_ref(x_lift, w_slid.bf16_values, p.m, p.n, k_slide);
       break;
     }
   }
+  r.scale_per_channel = std::move(w_slid.scale_per_channel);
   finish(r, p);
   return r;
 }

@@ -49,6 +49,19 @@ bool sync_check_enabled() {
   return enabled;
 }
 
+cudaError_t sticky_cuda_error(const std::function<cudaError_t()>& get_last_error,
+                              const std::function<cudaError_t()>& synchronize) {
+  get_last_error();  // a non-sticky error of the failed call
+  if (synchronize() == cudaSuccess) return cudaSuccess;
+  get_last_error();  // an asynchronous error that synchronising reported once
+  return synchronize();
+}
+
+cudaError_t sticky_cuda_error() {
+  return sticky_cuda_error([] { return cudaGetLastError(); },
+                           [] { return cudaDeviceSynchronize(); });
+}
+
 void check_launch(const char* op, const char* file, int line) {
   check(cudaGetLastError(), op, file, line);
   if (sync_check_enabled()) check(cudaDeviceSynchronize(), op, file, line);

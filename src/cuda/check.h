@@ -8,6 +8,7 @@
 #include <cuda_runtime.h>
 #include <cusparse.h>
 
+#include <functional>
 #include <string>
 
 #include "slidesparse/error.h"
@@ -19,6 +20,16 @@ void check(cublasStatus_t status, const char* expr, const char* file, int line);
 void check(cusparseStatus_t status, const char* expr, const char* file, int line);
 void check_launch(const char* op, const char* file, int line);
 bool sync_check_enabled();
+
+// After a caught error, whether the CUDA context still works. A sticky fault (an illegal address,
+// a kernel that trapped) makes every later call of the process fail; any other error is cleared
+// once read. Reads and clears the last error, synchronises the device, and does both once more
+// when the first synchronisation fails: cudaSuccess when the context works, else the error that
+// persists.
+cudaError_t sticky_cuda_error();
+// The same decision on given probes (cudaGetLastError, cudaDeviceSynchronize), for tests.
+cudaError_t sticky_cuda_error(const std::function<cudaError_t()>& get_last_error,
+                              const std::function<cudaError_t()>& synchronize);
 
 }  // namespace slidesparse
 

@@ -67,7 +67,8 @@ LibraryVersions query_library_versions() {
     cusparseLtHandle_t handle;
     if (cusparseLtInit(&handle) == CUSPARSE_STATUS_SUCCESS) {
       int version = 0;
-      if (cusparseLtGetVersion(&handle, &version) == CUSPARSE_STATUS_SUCCESS) v.cusparselt = version;
+      if (cusparseLtGetVersion(&handle, &version) == CUSPARSE_STATUS_SUCCESS)
+        v.cusparselt = version;
       cusparseLtDestroy(&handle);
     }
   }
@@ -75,15 +76,24 @@ LibraryVersions query_library_versions() {
   return v;
 }
 
+std::string dtype_unsupported_reason(DType compute, const GpuInfo& gpu) {
+  if (compute != DType::kFP8E4M3 || gpu.cc() >= kFp8MinComputeCapability) return {};
+  std::ostringstream os;
+  os << "fp8 needs compute capability >= " << kFp8MinComputeCapability / 10 << "."
+     << kFp8MinComputeCapability % 10 << "; " << gpu.name << " is cc " << gpu.cc_major << "."
+     << gpu.cc_minor;
+  return os.str();
+}
+
+bool dtype_supported(DType compute, const GpuInfo& gpu) {
+  return dtype_unsupported_reason(compute, gpu).empty();
+}
+
 void require_dtype_supported(DType compute) {
-  auto gpu = query_gpu();
+  const auto gpu = query_gpu();
   if (!gpu) throw NotSupportedError("no CUDA GPU is available");
-  if (compute == DType::kFP8E4M3 && gpu->cc() < 89) {
-    std::ostringstream os;
-    os << "fp8 (E4M3) GEMMs need compute capability >= 8.9; " << gpu->name << " is cc "
-       << gpu->cc_major << "." << gpu->cc_minor;
-    throw NotSupportedError(os.str());
-  }
+  if (std::string reason = dtype_unsupported_reason(compute, *gpu); !reason.empty())
+    throw NotSupportedError(reason);
 }
 
 }  // namespace slidesparse

@@ -23,10 +23,10 @@ struct GpuInfo {
 };
 
 struct LibraryVersions {
-  int cuda_runtime = 0;     // cudaRuntimeGetVersion, e.g. 13000
-  int cuda_driver = 0;      // cudaDriverGetVersion (0 without a driver)
-  int64_t cublaslt = 0;     // cublasLtGetVersion, e.g. 130100
-  int cusparselt = 0;       // runtime version when a GPU is present, else the header's; 0 if absent
+  int cuda_runtime = 0;  // cudaRuntimeGetVersion, e.g. 13000
+  int cuda_driver = 0;   // cudaDriverGetVersion (0 without a driver)
+  int64_t cublaslt = 0;  // cublasLtGetVersion, e.g. 130100
+  int cusparselt = 0;    // runtime version when a GPU is present, else the header's; 0 if absent
   bool cusparselt_built = false;
   std::string toolchain() const;  // "cuda13.0" style tag for result folder names
 };
@@ -36,8 +36,15 @@ std::optional<GpuInfo> query_gpu();
 bool gpu_available();
 LibraryVersions query_library_versions();
 
-// Throws NotSupportedError "fp8 needs compute capability >= 8.9; <GPU> is cc X.Y" when `compute`
-// cannot run on the current GPU.
+// The one FP8-capability rule: E4M3 GEMMs need compute capability >= 8.9 (Ada, Hopper and
+// later); int8 and bf16 run on every GPU this project builds for. Every check goes through these.
+inline constexpr int kFp8MinComputeCapability = 89;
+// Why `compute` cannot run on `gpu` ("fp8 needs compute capability >= 8.9; <GPU> is cc X.Y"), or
+// an empty string when it can.
+std::string dtype_unsupported_reason(DType compute, const GpuInfo& gpu);
+bool dtype_supported(DType compute, const GpuInfo& gpu);
+// Throws NotSupportedError with dtype_unsupported_reason() when `compute` cannot run on the
+// current GPU ("no CUDA GPU is available" without one).
 void require_dtype_supported(DType compute);
 
 }  // namespace slidesparse

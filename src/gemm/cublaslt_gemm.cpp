@@ -265,10 +265,8 @@ GemmSupport cublaslt_supports(const GemmProblem& p) {
       if (p.out_dtype != DType::kBF16 && p.out_dtype != DType::kF32)
         return refuse(p, "FP8 outputs bf16 or fp32");
       if (p.bias && p.out_dtype != DType::kBF16) return refuse(p, "FP8 bias needs bf16 output");
-      auto gpu = query_gpu();
-      if (gpu && gpu->cc() < 89)
-        return refuse(p, "FP8 needs compute capability >= 8.9, this GPU is cc " +
-                             std::to_string(gpu->cc_major) + "." + std::to_string(gpu->cc_minor));
+      if (const auto gpu = query_gpu(); gpu && !dtype_supported(p.dtype, *gpu))
+        return refuse(p, dtype_unsupported_reason(p.dtype, *gpu));
       break;
     }
     case DType::kBF16:

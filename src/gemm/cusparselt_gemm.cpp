@@ -249,10 +249,8 @@ GemmSupport cusparselt_supports(const GemmProblem& p) {
     case DType::kFP8E4M3: {
       if (p.out_dtype != DType::kBF16 && p.out_dtype != DType::kF32)
         return refuse(p, "FP8 outputs bf16 or fp32 here");
-      auto gpu = query_gpu();
-      if (gpu && gpu->cc() < 89)
-        return refuse(p, "FP8 needs compute capability >= 8.9, this GPU is cc " +
-                             std::to_string(gpu->cc_major) + "." + std::to_string(gpu->cc_minor));
+      if (const auto gpu = query_gpu(); gpu && !dtype_supported(p.dtype, *gpu))
+        return refuse(p, dtype_unsupported_reason(p.dtype, *gpu));
       break;
     }
     case DType::kBF16:

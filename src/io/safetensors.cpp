@@ -81,25 +81,6 @@ TensorInfo parse_entry(const std::string& name, const nlohmann::json& e, std::st
   return t;
 }
 
-void pwrite_all(int fd, const std::byte* data, uint64_t size, uint64_t offset,
-                const fs::path& path) {
-  while (size > 0) {
-    size_t chunk = static_cast<size_t>(std::min<uint64_t>(size, 1ull << 30));
-    ssize_t n = ::pwrite(fd, data, chunk, static_cast<off_t>(offset));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw Error("write to " + path.string() + " failed: " + errno_text());
-    }
-    data += n;
-    size -= static_cast<uint64_t>(n);
-    offset += static_cast<uint64_t>(n);
-  }
-}
-
-fs::path temp_path_for(const fs::path& path) {
-  return fs::path(path.string() + ".tmp-" + std::to_string(::getpid()));
-}
-
 }  // namespace
 
 int64_t TensorInfo::numel() const {
@@ -398,7 +379,7 @@ int64_t TensorSpec::nbytes() const {
 
 SafetensorsWriter::SafetensorsWriter(fs::path path, std::vector<TensorSpec> specs,
                                      std::map<std::string, std::string> metadata)
-    : path_(std::move(path)), tmp_path_(temp_path_for(path_)), specs_(std::move(specs)) {
+    : path_(std::move(path)), specs_(std::move(specs)) {
   nlohmann::json header = nlohmann::json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
   uint64_t offset = 0;
@@ -422,29 +403,14 @@ SafetensorsWriter::SafetensorsWriter(fs::path path, std::vector<TensorSpec> spec
   text.append((8 - text.size() % 8) % 8, ' ');  // data region 8-byte aligned, as the reference
   data_offset_ = 8 + text.size();
 
-  fs::create_directories(path_.parent_path().empty() ? fs::path(".") : path_.parent_path());
-  fd_ = ::open(tmp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd_ < 0) throw Error("cannot create " + tmp_path_.string() + ": " + errno_text());
-  try {
-    uint64_t length = text.size();
-    pwrite_all(fd_, reinterpret_cast<const std::byte*>(&length), 8, 0, tmp_path_);
-    pwrite_all(fd_, reinterpret_cast<const std::byte*>(text.data()), text.size(), 8, tmp_path_);
-  } catch (...) {
-    ::close(fd_);
-    fd_ = -1;
-    std::error_code ec;
-    fs::remove(tmp_path_, ec);
-    throw;
-  }
+  // The file exists only once the header is known to be valid.
+  file_.emplace(path_);
+  const uint64_t length = text.size();
+  file_->write_at(std::as_bytes(std::span(&length, 1)), 0);
+  file_->write_at(std::as_bytes(std::span(text.data(), text.size())), 8);
 }
 
-SafetensorsWriter::~SafetensorsWriter() {
-  if (fd_ >= 0) ::close(fd_);
-  if (!finished_) {
-    std::error_code ec;
-    fs::remove(tmp_path_, ec);
-  }
-}
+SafetensorsWriter::~SafetensorsWriter() = default;
 
 void SafetensorsWriter::write(std::string_view name, std::span<const std::byte> data) {
   auto it = index_.find(name);
@@ -458,7 +424,7 @@ void SafetensorsWriter::write(std::string_view name, std::span<const std::byte> 
 }
 
 void SafetensorsWriter::write_part(std::string_view name, std::span<const std::byte> data) {
-  SS_REQUIRE(!finished_ && fd_ >= 0, "safetensors writer " << path_.string() << " is closed");
+  SS_REQUIRE(!finished_ && file_, "safetensors writer " << path_.string() << " is closed");
   auto it = index_.find(name);
   SS_REQUIRE(it != index_.end(),
              "safetensors writer " << path_.string() << ": tensor '" << name << "' not declared");
@@ -467,49 +433,19 @@ void SafetensorsWriter::write_part(std::string_view name, std::span<const std::b
   SS_REQUIRE(written_[i] + data.size() <= expected,
              "safetensors writer " << path_.string() << ": tensor '" << name << "' gets "
                                    << written_[i] + data.size() << " bytes, declared " << expected);
-  pwrite_all(fd_, data.data(), data.size(), data_offset_ + offsets_[i] + written_[i], tmp_path_);
+  file_->write_at(data, data_offset_ + offsets_[i] + written_[i]);
   written_[i] += data.size();
 }
 
 void SafetensorsWriter::finish() {
-  SS_REQUIRE(!finished_ && fd_ >= 0, "safetensors writer " << path_.string() << " is closed");
+  SS_REQUIRE(!finished_ && file_, "safetensors writer " << path_.string() << " is closed");
   for (size_t i = 0; i < specs_.size(); ++i)
     SS_REQUIRE(written_[i] == static_cast<uint64_t>(specs_[i].nbytes()),
                "safetensors writer " << path_.string() << ": tensor '" << specs_[i].name
                                      << "' was written with " << written_[i] << " of "
                                      << specs_[i].nbytes() << " bytes");
-  if (::fsync(fd_) != 0) throw Error("fsync of " + tmp_path_.string() + " failed: " + errno_text());
-  int rc = ::close(fd_);
-  fd_ = -1;
-  if (rc != 0) throw Error("close of " + tmp_path_.string() + " failed: " + errno_text());
-  std::error_code ec;
-  fs::rename(tmp_path_, path_, ec);
-  if (ec)
-    throw Error("cannot rename " + tmp_path_.string() + " to " + path_.string() + ": " +
-                ec.message());
+  file_->commit();
   finished_ = true;
-}
-
-void write_file_atomic(const fs::path& path, std::string_view text) {
-  const fs::path tmp = temp_path_for(path);
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw Error("cannot create " + tmp.string());
-    out.write(text.data(), static_cast<std::streamsize>(text.size()));
-    out.flush();
-    if (!out) {
-      std::error_code ec;
-      fs::remove(tmp, ec);
-      throw Error("write to " + tmp.string() + " failed");
-    }
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    std::error_code ignored;
-    fs::remove(tmp, ignored);
-    throw Error("cannot rename " + tmp.string() + " to " + path.string() + ": " + ec.message());
-  }
 }
 
 }  // namespace slidesparse

@@ -10,11 +10,13 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "io/atomic_file.h"
 #include "slidesparse/dtype.h"
 
 namespace slidesparse {
@@ -122,8 +124,9 @@ struct TensorSpec {
 
 // Streaming writer. The header (offsets in the order of `specs`) goes out first; then each tensor
 // is written once with write() (any order, exact byte count); finish() checks every tensor was
-// written, flushes, fsyncs and renames the temporary file into place. Destroyed without finish()
-// (an error on the way), it removes the temporary file and leaves `path` untouched.
+// written and commits the file (io/atomic_file.h: fsync, rename, fsync of the folder). Destroyed
+// without finish() (an error on the way), it removes the temporary file and leaves `path`
+// untouched.
 class SafetensorsWriter {
  public:
   SafetensorsWriter(std::filesystem::path path, std::vector<TensorSpec> specs,
@@ -147,8 +150,7 @@ class SafetensorsWriter {
 
  private:
   std::filesystem::path path_;
-  std::filesystem::path tmp_path_;
-  int fd_ = -1;
+  std::optional<AtomicFile> file_;  // opened once the header is valid
   std::vector<TensorSpec> specs_;
   std::map<std::string, size_t, std::less<>> index_;
   std::vector<uint64_t> offsets_;
@@ -157,8 +159,5 @@ class SafetensorsWriter {
   uint64_t data_bytes_ = 0;
   bool finished_ = false;
 };
-
-// Writes `text` to `path` through a temporary file and a rename.
-void write_file_atomic(const std::filesystem::path& path, std::string_view text);
 
 }  // namespace slidesparse

@@ -11,6 +11,7 @@
 #include <sstream>
 #include <vector>
 
+#include "core/weight_prep.h"
 #include "cuda/check.h"
 #include "cuda/device_info.h"
 #include "cuda/resources.h"
@@ -22,7 +23,6 @@
 #include "layer/activation_pad.h"
 #include "slidesparse/core/float_formats.h"
 #include "slidesparse/core/quant.h"
-#include "slidesparse/core/slide.h"
 #include "slidesparse/error.h"
 #include "slidesparse/tuning/tuning_lookup.h"
 #ifdef SLIDESPARSE_HAVE_CUSPARSELT
@@ -40,20 +40,6 @@ constexpr int64_t kSparseAlign = 32;
 
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
-// Quantised (or bf16) weight rows [n, cols] on the host, plus per-channel scales.
-struct HostCodes {
-  std::vector<uint8_t> bytes;  // n * cols * element size
-  std::vector<float> scales;   // [n], empty for BF16
-  int64_t cols = 0;
-};
-
-template <class T>
-std::vector<uint8_t> as_bytes(const std::vector<T>& v) {
-  std::vector<uint8_t> out(v.size() * sizeof(T));
-  if (!v.empty()) std::memcpy(out.data(), v.data(), out.size());
-  return out;
-}
-
 std::vector<float> weight_as_float(const HostWeight& w) {
   const size_t count = static_cast<size_t>(w.n) * static_cast<size_t>(w.k);
   if (w.dtype == DType::kF32) {
@@ -64,47 +50,24 @@ std::vector<float> weight_as_float(const HostWeight& w) {
   return to_float_vector(std::span<const bf16_t>(p, count));
 }
 
-// The weight in the compute dtype, [n, k] (not slid), with its scales.
-HostCodes codes_for(const HostWeight& w, DType compute, const char* what) {
-  HostCodes out;
-  out.cols = w.k;
-  const size_t count = static_cast<size_t>(w.n) * static_cast<size_t>(w.k);
+// The weight in the compute dtype, [n, k] (not slid), with its scales (core/weight_prep.h).
+WeightCodes codes_for(const HostWeight& w, DType compute, const char* what) {
   const bool full_precision = w.dtype == DType::kF32 || w.dtype == DType::kBF16;
   if (full_precision) {
-    if (compute == DType::kBF16) {
-      if (w.dtype == DType::kBF16) {
-        const auto* p = static_cast<const uint8_t*>(w.data);
-        out.bytes.assign(p, p + count * 2);
-      } else {
-        out.bytes = as_bytes(to_bf16_vector(weight_as_float(w)));
-      }
-      return out;
-    }
-    const std::vector<float> f = weight_as_float(w);
-    if (compute == DType::kI8) {
-      auto q = quantize_rows_int8(f, w.n, w.k);
-      out.bytes = as_bytes(q.codes);
-      out.scales = std::move(q.scales);
-    } else {
-      auto q = quantize_rows_e4m3(f, w.n, w.k);
-      out.bytes = as_bytes(q.codes);
-      out.scales = std::move(q.scales);
-    }
-    return out;
+    if (compute == DType::kBF16 && w.dtype == DType::kBF16)
+      return weight_codes_from(DType::kBF16, w.data, w.n, w.k);
+    return quantize_weight(weight_as_float(w), w.n, w.k, compute);
   }
   SS_REQUIRE(w.dtype == compute, what << ": weight codes are " << dtype_name(w.dtype)
                                       << " but the layer computes in " << dtype_name(compute));
   SS_REQUIRE(static_cast<int64_t>(w.scale_per_channel.size()) == w.n,
              what << ": " << dtype_name(w.dtype) << " codes need " << w.n
                   << " per-channel scales, got " << w.scale_per_channel.size());
-  const auto* p = static_cast<const uint8_t*>(w.data);
-  out.bytes.assign(p, p + count);
-  out.scales.assign(w.scale_per_channel.begin(), w.scale_per_channel.end());
-  return out;
+  return weight_codes_from(compute, w.data, w.n, w.k, w.scale_per_channel);
 }
 
 // Copies rows [n, cols] into a zeroed [n_pad, cols_pad] host buffer.
-std::vector<uint8_t> pad_rows(const std::vector<uint8_t>& src, int64_t n, int64_t cols,
+std::vector<uint8_t> pad_rows(std::span<const std::byte> src, int64_t n, int64_t cols,
                               int64_t n_pad, int64_t cols_pad, int64_t elem) {
   std::vector<uint8_t> out(
       static_cast<size_t>(n_pad) * static_cast<size_t>(cols_pad) * static_cast<size_t>(elem), 0);
@@ -343,7 +306,7 @@ LinearLayer::LinearLayer(const HostWeight& w, std::span<const float> bias, Linea
   const bool quantized = compute != DType::kBF16;
   // Host weight in the compute dtype, then slid (SlideSparse) and padded.
   const int64_t elem = dtype_size(compute);
-  HostCodes codes;
+  WeightCodes codes;
   if (w.slid) {
     const int64_t k_slide = sparsity->k_slide(w.k);
     SS_REQUIRE(w.dtype == compute, what << ": slid codes are " << dtype_name(w.dtype)
@@ -351,49 +314,26 @@ LinearLayer::LinearLayer(const HostWeight& w, std::span<const float> bias, Linea
     SS_REQUIRE(!quantized || static_cast<int64_t>(w.scale_per_channel.size()) == w.n,
                what << ": slid codes need " << w.n << " per-channel scales, got "
                     << w.scale_per_channel.size());
-    const auto* p = static_cast<const uint8_t*>(w.data);
-    codes.bytes.assign(p, p + static_cast<size_t>(w.n) * k_slide * elem);
-    codes.scales.assign(w.scale_per_channel.begin(), w.scale_per_channel.end());
-    codes.cols = k_slide;
+    codes = weight_codes_from(compute, w.data, w.n, k_slide,
+                              quantized ? w.scale_per_channel : std::span<const float>{});
   } else {
     codes = codes_for(w, compute, what);
-    if (sparsity) {
-      // slide_weights throws PatternError naming row and block when W is not Z:L.
-      switch (compute) {
-        case DType::kI8: {
-          std::span<const int8_t> in(reinterpret_cast<const int8_t*>(codes.bytes.data()),
-                                     codes.bytes.size());
-          codes.bytes = as_bytes(slide_weights<int8_t>(in, w.n, w.k, *sparsity));
-          break;
-        }
-        case DType::kFP8E4M3: {
-          std::span<const fp8_e4m3_t> in(reinterpret_cast<const fp8_e4m3_t*>(codes.bytes.data()),
-                                         codes.bytes.size());
-          codes.bytes = as_bytes(slide_weights<fp8_e4m3_t>(in, w.n, w.k, *sparsity));
-          break;
-        }
-        default: {
-          std::span<const bf16_t> in(reinterpret_cast<const bf16_t*>(codes.bytes.data()),
-                                     codes.bytes.size() / 2);
-          codes.bytes = as_bytes(slide_weights<bf16_t>(in, w.n, w.k, *sparsity));
-          break;
-        }
-      }
-      codes.cols = sparsity->k_slide(w.k);
-    }
+    // slide_weight throws PatternError naming row and block when W is not Z:L.
+    if (sparsity) codes = slide_weight(codes, *sparsity);
   }
 
+  const std::vector<float> channel_scales = std::move(codes.scale_per_channel);
   {
-    const std::vector<uint8_t> host = pad_rows(codes.bytes, n_, codes.cols, n_gemm_, k_gemm_, elem);
-    codes.bytes.clear();
-    codes.bytes.shrink_to_fit();
+    const std::vector<uint8_t> host =
+        pad_rows(codes.bytes(), n_, codes.cols, n_gemm_, k_gemm_, elem);
+    codes = WeightCodes{};  // only the padded copy is needed from here
     CudaStream stream;
     const std::string name = sparsity ? std::string(what) + " " + sparsity->name() : what;
     im.weight = install_weight(upload(host.data(), host.size()), sparsity.has_value(), compute,
                                n_gemm_, k_gemm_, stream.get(), name);
   }
   if (quantized) {
-    const auto scales = padded<float>(codes.scales, n_gemm_);
+    const auto scales = padded<float>(channel_scales, n_gemm_);
     im.scale_per_channel = upload(scales.data(), scales.size() * sizeof(float));
   }
   if (!bias.empty()) {

@@ -4,7 +4,7 @@
 #include <set>
 #include <system_error>
 
-#include "report/atomic_write.h"
+#include "io/atomic_file.h"
 #include "report/html_writer.h"
 #include "report/markdown_writer.h"
 #include "report/report_builder.h"

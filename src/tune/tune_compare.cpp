@@ -2,10 +2,7 @@
 // operands are made once per dtype at the largest M; outputs go to one shared scratch buffer.
 #include "tune/tune_compare.h"
 
-#include <unistd.h>
-
 #include <algorithm>
-#include <fstream>
 #include <iomanip>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -15,6 +12,7 @@
 #include "cuda/device_info.h"
 #include "cuda/resources.h"
 #include "cuda/timing.h"
+#include "io/atomic_file.h"
 #include "io/model_config.h"
 #include "slidesparse/tuning/tuning_db.h"
 #include "slidesparse/tuning/tuning_lookup.h"
@@ -37,28 +35,18 @@ std::string ratio_cell(const std::vector<double>& ratios) {
   return os.str();
 }
 
-void write_atomically(const std::filesystem::path& file, const std::string& text) {
-  std::filesystem::create_directories(file.parent_path());
-  std::filesystem::path tmp = file;
-  tmp += ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    SS_REQUIRE(f.good(), "cannot write " << tmp.string());
-    f << text;
-    f.flush();
-    SS_REQUIRE(f.good(), "write failed for " << tmp.string());
-  }
-  std::filesystem::rename(tmp, file);
-}
-
 }  // namespace
 
 std::vector<CompareBlock> run_tune_compare(const CompareOptions& options, std::ostream& out,
                                            std::vector<std::filesystem::path>* files_written) {
-  const auto hardware = HardwareKey::current();
-  if (!hardware) throw NotSupportedError("tune compare: no CUDA GPU is available");
   SS_REQUIRE(!options.m_list.empty(), "tune compare: empty M list");
+  for (int64_t m : options.m_list) SS_REQUIRE(m >= 1, "tune compare: M must be >= 1, got " << m);
+  SS_REQUIRE(options.repeats >= 1 && options.warmup >= 0,
+             "tune compare: --repeats must be >= 1 and --warmup >= 0");
   const ModelConfig config = resolve_model(options.model);
+  const auto hardware = HardwareKey::current();
+  if (!hardware)
+    throw NotSupportedError("tune compare: no CUDA GPU is available; the comparison needs one");
   const std::vector<LinearShape> shapes = benchmark_linear_shapes(config);
   std::vector<Sparsity> sparsities = options.sparsities;
   if (sparsities.empty()) {
@@ -298,8 +286,8 @@ std::vector<CompareBlock> run_tune_compare(const CompareOptions& options, std::o
                              std::string(epilogue_name(options.epilogue));
     const auto md_file = options.out_dir / (stem + ".md");
     const auto json_file = options.out_dir / (stem + ".json");
-    write_atomically(md_file, md.str());
-    write_atomically(json_file, j.dump(1) + "\n");
+    write_file_atomic(md_file, md.str());
+    write_file_atomic(json_file, j.dump(1) + "\n");
     if (files_written != nullptr) {
       files_written->push_back(md_file);
       files_written->push_back(json_file);

@@ -38,6 +38,12 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// Ends the run: a job's fault killed the CUDA context, so every later job would fail too.
+class CudaContextLost : public CudaError {
+ public:
+  using CudaError::CudaError;
+};
+
 struct Job {
   TuneStage stage = TuneStage::kCoarse;
   bool is_gemm = true;
@@ -248,12 +254,13 @@ TuneSummary run_tuning(const TuneOptions& options, std::ostream& out) {
   SS_REQUIRE(!options.models.empty(), "tune: no model given (--models)");
   SS_REQUIRE(!options.dtypes.empty(), "tune: no dtype given (--dtype)");
   for (int64_t m : options.m_list) SS_REQUIRE(m >= 1, "tune: M must be >= 1, got " << m);
-  const auto hardware = HardwareKey::current();
-  if (!hardware) throw NotSupportedError("tune: no CUDA GPU is available; tuning needs one");
   for (DType dtype : options.dtypes) {
     SS_REQUIRE(dtype == DType::kI8 || dtype == DType::kFP8E4M3 || dtype == DType::kBF16,
                "tune: dtype " << dtype_name(dtype) << " is not supported (int8, fp8, bf16)");
   }
+  for (const auto& model : options.models) resolve_model(model);  // before looking for a GPU
+  const auto hardware = HardwareKey::current();
+  if (!hardware) throw NotSupportedError("tune: no CUDA GPU is available; tuning needs one");
 
   TuningTable table(*hardware);
   try {
@@ -307,6 +314,21 @@ TuneSummary run_tuning(const TuneOptions& options, std::ostream& out) {
     progress.clear();
     out << line << "\n";
     out.flush();
+  };
+  // After a caught error: carry on unless the fault was sticky (the CUDA context is dead). Then
+  // the table is saved (JSON, no GPU needed) with what finished before, and the run ends naming
+  // the case; a rerun resumes from the saved entries.
+  auto stop_if_context_dead = [&](const std::string& label, const Error& e) {
+    const cudaError_t sticky = sticky_cuda_error();
+    if (sticky == cudaSuccess) return;
+    progress.clear();
+    if (summary.jobs_run > 0) save();
+    throw CudaContextLost(
+        "tune: " + label + " left the CUDA context unusable (" + cudaGetErrorName(sticky) + ": " +
+        cudaGetErrorString(sticky) + "); its error was: " + e.what() +
+        ". The run stops here; the table keeps " +
+        std::to_string(table.gemm_entries().size() + table.kernel_entries().size()) +
+        " entries, and rerunning the same command resumes after them");
   };
 
   uint64_t seed = 0x5eed;
@@ -370,7 +392,7 @@ TuneSummary run_tuning(const TuneOptions& options, std::ostream& out) {
           } catch (const OutOfMemoryError&) {
             throw;
           } catch (const Error& e) {
-            cudaGetLastError();
+            stop_if_context_dead(job.label, e);
             summary.failures.push_back(job.label + ": " + e.what());
             report(job.label + ": FAILED: " + e.what());
           }
@@ -409,7 +431,7 @@ TuneSummary run_tuning(const TuneOptions& options, std::ostream& out) {
             line << ")";
             report(line.str());
           } catch (const Error& e) {
-            cudaGetLastError();
+            stop_if_context_dead(job.label, e);
             summary.failures.push_back(job.label + ": " + e.what());
             report(job.label + ": FAILED: " + e.what());
           }
@@ -419,10 +441,12 @@ TuneSummary run_tuning(const TuneOptions& options, std::ostream& out) {
           if (Clock::now() - last_save > std::chrono::seconds(30)) save();
         }
       }
+    } catch (const CudaContextLost&) {
+      throw;
     } catch (const Error& e) {
       // The group's operands could not be made (out of memory, not supported here): every job
       // of the group fails with the same reason.
-      cudaGetLastError();
+      stop_if_context_dead(jobs[i].label + " (operands of its group)", e);
       clear_gemm_plan_cache();
       for (size_t j : todo) {
         if (jobs[j].finished) continue;

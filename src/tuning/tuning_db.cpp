@@ -2,7 +2,6 @@
 // errors become FormatError naming the file and the entry; a file for another key is refused.
 #include "slidesparse/tuning/tuning_db.h"
 
-#include <unistd.h>
 
 #include <algorithm>
 #include <fstream>
@@ -11,6 +10,7 @@
 #include <system_error>
 
 #include "cuda/device_info.h"
+#include "io/atomic_file.h"
 
 namespace slidesparse {
 
@@ -381,29 +381,6 @@ HardwareKey read_into(const fs::path& file, TuningTable* table, const HardwareKe
   return file_key;
 }
 
-void write_file_atomically(const fs::path& file, const std::string& text) {
-  fs::path tmp = file;
-  tmp += ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw Error("cannot write " + tmp.string());
-    out << text;
-    out.flush();
-    if (!out) {
-      std::error_code ignored;
-      fs::remove(tmp, ignored);
-      throw Error("write failed for " + tmp.string() + " (disk full?)");
-    }
-  }
-  std::error_code ec;
-  fs::rename(tmp, file, ec);
-  if (ec) {
-    std::error_code ignored;
-    fs::remove(tmp, ignored);
-    throw Error("cannot rename " + tmp.string() + " to " + file.string() + ": " + ec.message());
-  }
-}
-
 }  // namespace
 
 fs::path tuning_table_dir(const fs::path& root, const HardwareKey& hardware) {
@@ -489,7 +466,7 @@ std::vector<fs::path> save_tuning_table(const TuningTable& table, const fs::path
   auto write = [&](const char* name, const char* section, nlohmann::json& entries) {
     if (entries.empty()) return;
     const fs::path file = dir / name;
-    write_file_atomically(file, document(section, std::move(entries)));
+    write_file_atomic(file, document(section, std::move(entries)));
     written.push_back(file);
   };
   write(kTuningFileCublasLt, "gemm", dense);

@@ -1,15 +1,21 @@
 // The convert / verify / make-model subcommands end to end through the real executable: exit
 // status 0 on success, non-zero with a message naming the problem on failure.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
+#include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
+#include <vector>
 
 namespace {
 
@@ -122,6 +128,69 @@ TEST_F(ConvertCli, FailuresExitNonZeroWithTheReason) {
   EXPECT_NE(r.status, 0);
   EXPECT_HAS(r.output, "model.layers.1.mlp.up_proj.weight");
   EXPECT_HAS(r.output, "2:4");
+}
+
+// A write failure at --out: a plain error naming --out (exit 1), not "unexpected error" with the
+// temporary folder's path.
+TEST_F(ConvertCli, UnwritableOutNamesOut) {
+  ASSERT_EQ(run_cli("make-model --config " + p("tiny.json") + " --out " + p("src")).status, 0);
+  std::ofstream(dir_ / "plain") << "a file where a folder should be";
+  for (const std::string cmd :
+       {"convert --in " + p("src") + " --out " + p("plain/out"),
+        "make-model --config " + p("tiny.json") + " --out " + p("plain/out")}) {
+    const RunResult r = run_cli(cmd);
+    EXPECT_EQ(r.status, 1) << cmd << "\n" << r.output;
+    EXPECT_HAS(r.output, "cannot write --out " + p("plain/out"));
+    EXPECT_EQ(r.output.find("unexpected error"), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find(".tmp-"), std::string::npos) << r.output;
+  }
+}
+
+// Ctrl-C (SIGINT) and SIGTERM during convert: the run stops between tensors, removes its
+// temporary output, leaves --out absent and exits 128 + the signal.
+TEST_F(ConvertCli, InterruptRemovesTheTemporaryOutput) {
+  std::ofstream(dir_ / "wide.json") << R"({"architectures": ["LlamaForCausalLM"],
+    "model_type": "llama", "hidden_size": 1024, "intermediate_size": 2048,
+    "num_attention_heads": 8, "num_key_value_heads": 8, "num_hidden_layers": 6,
+    "vocab_size": 512, "rms_norm_eps": 1e-5, "tie_word_embeddings": false})";
+  ASSERT_EQ(run_cli("make-model --config " + p("wide.json") + " --out " + p("src")).status, 0);
+  for (const int signal_number : {SIGINT, SIGTERM}) {
+    SCOPED_TRACE(signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+    const fs::path log = dir_ / "convert.log";
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    const std::string in = p("src"), out = p("out");
+    std::vector<std::string> argv_text = {SS_CLI_PATH, "convert", "--in", in, "--out", out};
+    std::vector<char*> argv;
+    for (std::string& a : argv_text) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid_t pid = 0;
+    ASSERT_EQ(posix_spawn(&pid, SS_CLI_PATH, &actions, nullptr, argv.data(), environ), 0);
+    posix_spawn_file_actions_destroy(&actions);
+    // Signal once the second linear weight is done: mid-run, with a temporary folder on disk.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    bool started = false;
+    while (!started && std::chrono::steady_clock::now() < deadline) {
+      std::ifstream in_log(log);
+      const std::string text((std::istreambuf_iterator<char>(in_log)), {});
+      started = text.find("[2/") != std::string::npos;
+      if (!started) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    EXPECT_TRUE(started) << "convert printed no progress";
+    ::kill(pid, signal_number);
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    std::ifstream in_log(log);
+    const std::string text((std::istreambuf_iterator<char>(in_log)), {});
+    ASSERT_TRUE(WIFEXITED(status)) << "ended by the signal itself, not by the handler\n" << text;
+    EXPECT_EQ(WEXITSTATUS(status), 128 + signal_number) << text;
+    EXPECT_HAS(text, "interrupted; the partial output was removed");
+    EXPECT_FALSE(fs::exists(dir_ / "out"));
+    for (const auto& e : fs::directory_iterator(dir_))
+      EXPECT_EQ(e.path().filename().string().rfind("out.", 0), std::string::npos) << e.path();
+  }
 }
 
 }  // namespace

@@ -17,8 +17,10 @@ struct CliResult {
   std::string output;
 };
 
-inline CliResult run_cli(const std::string& args) {
-  const std::string command = std::string("'") + SS_CLI_PATH + "' " + args + " 2>&1";
+// `env` (e.g. "CUDA_VISIBLE_DEVICES=") is put before the program in the shell command.
+inline CliResult run_cli(const std::string& args, const std::string& env = "") {
+  const std::string command =
+      env + (env.empty() ? "" : " ") + "'" + SS_CLI_PATH + "' " + args + " 2>&1";
   FILE* pipe = popen(command.c_str(), "r");
   if (pipe == nullptr) throw std::runtime_error("popen failed for: " + command);
   CliResult result;

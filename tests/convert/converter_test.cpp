@@ -5,12 +5,16 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
+#include <fstream>
 #include <set>
 #include <tuple>
 
+#include "common/gtest_printers.h"
 #include "convert/convert_test_util.h"
 #include "convert/make_model.h"
+#include "convert/output_dir.h"
 #include "convert/verify.h"
 #include "io/hf_layout.h"
 #include "io/slide_manifest.h"
@@ -266,6 +270,87 @@ TEST_F(ScratchDir, OutputIsAtomicAndOverwriteNeedsAFlag) {
   } catch (const Error& e) {
     EXPECT_HAS(e.what(), "already a SlideSparse checkpoint");
   }
+}
+
+// A write failure at --out is one plain Error naming --out (not the temporary folder), before
+// any work; the source and any previous output are untouched, nothing is left behind.
+TEST_F(ScratchDir, UnwritableOutIsAnErrorNamingOut) {
+  MakeModelOptions mm;
+  mm.config = test::write_config(dir_, test::tiny_config("llama")).string();
+  mm.out = dir_ / "src";
+  make_model(mm);
+  std::ofstream(dir_ / "plain") << "a file where the parent folder of --out should be";
+  ConvertOptions opt;
+  opt.in = mm.out;
+  opt.out = dir_ / "plain" / "out";
+  try {
+    convert_checkpoint(opt);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_HAS(e.what(), "convert: cannot write --out " + opt.out.string());
+    EXPECT_EQ(std::string(e.what()).find(".tmp-"), std::string::npos) << e.what();
+  }
+  // make-model: the same rule.
+  mm.out = dir_ / "plain" / "model";
+  try {
+    make_model(mm);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_HAS(e.what(), "make-model: cannot write --out " + mm.out.string());
+  }
+  EXPECT_EQ(test::count_entries_with_prefix(dir_, "plain."), 0);
+}
+
+TEST_F(ScratchDir, ReadOnlyOutFolderIsAnErrorNamingOut) {
+  if (::geteuid() == 0) GTEST_SKIP() << "running as root: a 0555 folder does not refuse root";
+  MakeModelOptions mm;
+  mm.config = test::write_config(dir_, test::tiny_config("llama")).string();
+  mm.out = dir_ / "src";
+  make_model(mm);
+  fs::create_directories(dir_ / "ro");
+  fs::permissions(dir_ / "ro", fs::perms::owner_read | fs::perms::owner_exec);
+  ConvertOptions opt;
+  opt.in = mm.out;
+  opt.out = dir_ / "ro" / "out";
+  std::string what = "(no error)";
+  try {
+    convert_checkpoint(opt);
+  } catch (const Error& e) {
+    what = e.what();
+  }
+  fs::permissions(dir_ / "ro", fs::perms::owner_all);
+  EXPECT_HAS(what, "convert: cannot write --out " + opt.out.string());
+  EXPECT_HAS(what, "Permission denied");
+  EXPECT_TRUE(fs::is_empty(dir_ / "ro"));
+}
+
+// Cancelled between tensors (Ctrl-C in the CLI): InterruptedError, the temporary output removed,
+// --out not created (and an existing one kept).
+TEST_F(ScratchDir, CancelRemovesTheTemporaryOutput) {
+  MakeModelOptions mm;
+  mm.config = test::write_config(dir_, test::tiny_config("llama")).string();
+  mm.out = dir_ / "src";
+  make_model(mm);
+  std::atomic<bool> cancel{false};
+  ConvertOptions opt;
+  opt.in = mm.out;
+  opt.out = dir_ / "out";
+  opt.cancel = &cancel;
+  int lines = 0;
+  opt.progress = [&](std::string_view) {
+    if (++lines == 2) cancel = true;  // after the first linear weight
+  };
+  EXPECT_THROW(convert_checkpoint(opt), InterruptedError);
+  EXPECT_FALSE(fs::exists(opt.out));
+  EXPECT_EQ(test::count_entries_with_prefix(dir_, "out."), 0);
+  cancel = false;
+  convert_checkpoint(opt);
+  cancel = true;
+  lines = 0;
+  opt.overwrite = true;
+  EXPECT_THROW(convert_checkpoint(opt), InterruptedError);
+  EXPECT_TRUE(fs::exists(opt.out / "slidesparse.json"));  // the previous output stays
+  EXPECT_EQ(test::count_entries_with_prefix(dir_, "out."), 0);
 }
 
 // A source made by hand from a config and a list of tensors to drop / reshape / retype.

@@ -1,10 +1,9 @@
-// prepare_linear / slide_prepared on their own: threaded and single-threaded runs agree bit for
-// bit, errors from worker threads reach the caller, and bad sources are refused by name.
+// prepare_linear / slide_weight on their own: threaded and single-threaded runs agree bit for
+// bit and bad sources are refused by name.
 #include "convert/linear_prepare.h"
 
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <random>
 
 #include "io/tensor_data.h"
@@ -14,19 +13,6 @@
 
 namespace slidesparse {
 namespace {
-
-TEST(ParallelRows, CoversEveryRowOnceAndRethrows) {
-  std::vector<std::atomic<int>> seen(1000);
-  parallel_rows(1000, 1 << 20, 2, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) seen[static_cast<size_t>(r)]++;
-  });
-  for (auto& s : seen) EXPECT_EQ(s.load(), 1);
-  EXPECT_THROW(parallel_rows(1000, 1 << 20, 2,
-                             [](int64_t r0, int64_t) {
-                               if (r0 > 0) throw PatternError("late chunk", r0, 0);
-                             }),
-               PatternError);
-}
 
 std::vector<std::byte> random_bf16(int64_t n, int64_t k, uint64_t seed) {
   std::mt19937_64 rng(seed);
@@ -48,7 +34,11 @@ TEST(PrepareLinear, ThreadedEqualsSingleThreaded) {
     EXPECT_EQ(a.fp8_codes, b.fp8_codes);
     EXPECT_EQ(a.bf16_values, b.bf16_values);
     EXPECT_EQ(a.scale_per_channel, b.scale_per_channel);
-    EXPECT_EQ(slide_prepared(a, sp, 1), slide_prepared(b, sp, 2));
+    const WeightCodes slid_a = slide_weight(a, sp, 1), slid_b = slide_weight(b, sp, 2);
+    EXPECT_EQ(slid_a.int8_codes, slid_b.int8_codes);
+    EXPECT_EQ(slid_a.fp8_codes, slid_b.fp8_codes);
+    EXPECT_EQ(slid_a.bf16_values, slid_b.bf16_values);
+    EXPECT_EQ(slid_a.cols, sp.k_slide(k));
     if (precision == DType::kI8) {
       EXPECT_FALSE(find_pattern_violation<int8_t>(a.int8_codes, n, k, sp).has_value());
       EXPECT_EQ(a.scale_per_channel.size(), static_cast<size_t>(n));

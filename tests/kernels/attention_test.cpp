@@ -460,8 +460,8 @@ TEST(AttentionLargeCacheTest, SlotsAndPagesPast2To31Elements) {
   const size_t array_bytes = size_t(shape.bytes_per_array());
   size_t free_bytes = 0, total_bytes = 0;
   SS_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
-  if (free_bytes < 2 * array_bytes + (size_t(1) << 30))
-    GTEST_SKIP() << "needs " << (2 * array_bytes >> 20) << " MiB of free GPU memory";
+  ASSERT_GE(free_bytes, 2 * array_bytes + (size_t(1) << 30))
+      << "needs " << (2 * array_bytes >> 20) << " MiB + 1 GiB of free GPU memory";
   const uint64_t seed = fresh_seed();
   SCOPED_TRACE("seed " + std::to_string(seed));
   std::mt19937_64 rng(seed);

@@ -62,8 +62,8 @@ TEST(LargeIndex, QuantSlidePast2To31) {
   SS_SKIP_WITHOUT_GPU();
   constexpr int64_t kM = 65536, kK = 18944, kMPad = kM + 16;
   const int64_t x_bytes = kM * kK * 2;
-  if (!have_free_memory(static_cast<size_t>(x_bytes + kMPad * 33152)))
-    GTEST_SKIP() << "not enough free GPU memory";
+  ASSERT_TRUE(have_free_memory(static_cast<size_t>(x_bytes + kMPad * 33152)))
+      << "needs " << ((x_bytes + kMPad * 33152) >> 20) << " MiB + 1 GiB of free GPU memory";
   const uint64_t seed = test::fresh_seed();
   SCOPED_TRACE("seed=" + std::to_string(seed));
   DeviceBuffer x(static_cast<size_t>(x_bytes));
@@ -112,7 +112,8 @@ TEST(LargeIndex, DequantPast2To31) {
   constexpr int64_t kM = 65536, kN = 37888;
   const size_t acc_bytes = static_cast<size_t>(kM * kN) * 4,
                y_bytes = static_cast<size_t>(kM * kN) * 2;
-  if (!have_free_memory(acc_bytes + y_bytes)) GTEST_SKIP() << "not enough free GPU memory";
+  ASSERT_TRUE(have_free_memory(acc_bytes + y_bytes))
+      << "needs " << ((acc_bytes + y_bytes) >> 20) << " MiB + 1 GiB of free GPU memory";
   const uint64_t seed = test::fresh_seed();
   SCOPED_TRACE("seed=" + std::to_string(seed));
   DeviceBuffer acc(acc_bytes);

@@ -46,14 +46,7 @@ using test::to_device;
 using test::to_host;
 using test::view;
 
-bool fp8_here() {
-  try {
-    require_dtype_supported(DType::kFP8E4M3);
-    return true;
-  } catch (const NotSupportedError&) {
-    return false;
-  }
-}
+bool fp8_here() { return test::fp8_available(); }
 
 bool bits_equal(const std::vector<bf16_t>& a, const std::vector<bf16_t>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(bf16_t)) == 0;
@@ -289,7 +282,7 @@ TEST(LinearResidual, FusedEpilogueAddsTheResidualToo) {
 
 TEST(LinearFastAccum, Fp8WithinStatedErrorAndReportsItsCost) {
   SS_SKIP_WITHOUT_GPU();
-  if (!fp8_here()) GTEST_SKIP() << "FP8 needs compute capability >= 8.9";
+  SS_SKIP_WITHOUT_FP8();
   std::mt19937 rng(16);
   const int64_t m = 64, n = 256, k = 4096;
   const auto w = make_weight(n, k, std::nullopt, rng);

@@ -132,7 +132,9 @@ void check_shape(int64_t m, int64_t n, int64_t k) {
 TEST(Linear64Bit, Qwen7BGateUpAndDownAtM65536) {
   SS_SKIP_WITHOUT_GPU();
   const auto gpu = query_gpu();
-  if (gpu->memory_bytes < (int64_t{40} << 30)) GTEST_SKIP() << "needs ~32 GB of device memory";
+  ASSERT_GE(gpu->memory_bytes, int64_t{40} << 30)
+      << "needs a GPU with 40 GB (~32 GB for the buffers); " << gpu->name << " has "
+      << (gpu->memory_bytes >> 30) << " GB";
   const int64_t m = 65536;
   {
     SCOPED_TRACE("gate_up N=37888 K=3584");

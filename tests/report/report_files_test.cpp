@@ -6,7 +6,7 @@
 #include <cstdlib>
 
 #include "common/temp_dir.h"
-#include "report/atomic_write.h"
+#include "io/atomic_file.h"
 #include "report/report.h"
 #include "report_fixture.h"
 #include "slidesparse/error.h"
@@ -99,22 +99,6 @@ TEST(ReportFiles, CompleteRunWithoutFinishTimeIsNotPartial) {
   EXPECT_NE(md.find("Nothing is missing"), std::string::npos);
 }
 
-TEST(ReportFiles, AtomicWriteNamesTheTargetOnFailure) {
-  test::TempDir dir;
-  write_file_atomic(dir.path() / "a" / "b.txt", "one");
-  write_file_atomic(dir.path() / "a" / "b.txt", "two");
-  EXPECT_EQ(read_text(dir.path() / "a" / "b.txt"), "two");
-  fs::create_directories(dir.path() / "blocked");
-  try {
-    write_file_atomic(dir.path() / "blocked", "x");  // a folder is in the way of the rename
-    FAIL() << "expected an error";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("blocked"), std::string::npos) << e.what();
-  }
-  for (const auto& e : fs::directory_iterator(dir.path()))
-    EXPECT_EQ(e.path().string().find(".tmp."), std::string::npos) << e.path();
-}
-
 // HTML and XML parsers of python3 on the page and every SVG (tests/report/check_report.py).
 TEST(ReportFiles, PageParsesAndSvgIsWellFormed) {
   if (!have_program("python3"))
@@ -165,8 +149,8 @@ TEST(ReportFiles, RendersInHeadlessChromium) {
 }
 
 TEST(ReportCli, WritesTheReportAndRefusesABadLanguage) {
-  if (!fs::exists(SS_CLI_PATH))
-    GTEST_SKIP() << "the slidesparse program is not built (" << SS_CLI_PATH << ")";
+  // Every test executable depends on the program (tests/CMakeLists.txt): missing is a failure.
+  ASSERT_TRUE(fs::exists(SS_CLI_PATH)) << "the slidesparse program is not built: " << SS_CLI_PATH;
   test::TempDir dir;
   const std::string base = std::string("'") + SS_CLI_PATH + "' report '" +
                            fixture_results().string() + "' --out '" + dir.path().string() + "'";

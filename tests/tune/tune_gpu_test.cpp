@@ -108,7 +108,7 @@ TEST_F(TuneGpu, TunedTableIsAppliedByLayersAndStaysCorrect) {
   TuneOptions o;
   o.models = {model.string()};
   o.dtypes = {DType::kI8};
-  if (query_gpu()->cc() >= 89) o.dtypes.push_back(DType::kFP8E4M3);
+  if (test::fp8_available()) o.dtypes.push_back(DType::kFP8E4M3);
   o.sparsities = {Sparsity::from_block(4), Sparsity::from_block(8)};
   o.m_list = {64, 300};
   o.tuning_dir = tuning;
@@ -186,7 +186,7 @@ TEST_F(TuneGpu, TunedTableIsAppliedByLayersAndStaysCorrect) {
 TEST_F(TuneGpu, EveryCandidateAlgorithmIsCorrect) {
   SS_SKIP_WITHOUT_GPU();
   std::vector<DType> dtypes{DType::kI8};
-  if (query_gpu()->cc() >= 89) dtypes.push_back(DType::kFP8E4M3);
+  if (test::fp8_available()) dtypes.push_back(DType::kFP8E4M3);
   const int64_t m = 96, n = 256, k = 512;
   const GemmSearchOptions search;
   for (DType dtype : dtypes) {

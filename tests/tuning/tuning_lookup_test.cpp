@@ -137,7 +137,8 @@ TEST_F(ActiveTuningTest, GoodFolderIsUsedOnThisGpu) {
 }
 
 TEST_F(ActiveTuningTest, TableForOtherHardwareRefusedWhenGpuPresent) {
-  if (!HardwareKey::current()) GTEST_SKIP() << "needs a GPU to know the current hardware key";
+  if (!HardwareKey::current())
+    GTEST_SKIP() << "no CUDA GPU present (the current hardware key needs one)";
   HardwareKey other = this_key();
   other.cusparselt += 1;
   auto table = std::make_shared<TuningTable>(other);

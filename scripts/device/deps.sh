@@ -6,7 +6,7 @@
 # device_configure BUILD_DIR LOG (configure for sm_90, Release, Ninja, with those args).
 #   Prepare here:  mkdir -p /tmp/debs && (cd /tmp/debs && apt-get download nlohmann-json3-dev \
 #                    libcli11-dev googletest) && for f in /tmp/debs/*.deb; do dpkg -x "$f" .devdeps; done
-device_deps_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+device_deps_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 DEVICE_CMAKE_ARGS=()
 _prefixes=()
 _have_cmake_pkg() {  # name: a <name>Config.cmake / <lower>-config.cmake under the usual prefixes

@@ -19,7 +19,7 @@
 #                 table (slidesparse bench kernel --epilogue fused), results under kernel/
 #   BENCH_S       seconds kept for it (90)
 set -uo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 top_out="${OUT:-$root/out}"
 res="$top_out/tune"
 mkdir -p "$res"
@@ -48,7 +48,7 @@ finish() {
 trap finish EXIT
 {
   nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,power.draw,power.limit,temperature.gpu --format=csv
-  source "$root/scripts/device_deps.sh"
+  source "$root/scripts/device/deps.sh"
   device_configure "$build" /tmp/build.log &&
     cmake --build "$build" -j 16 --target slidesparse_cli test_tune >>/tmp/build.log 2>&1 ||
     { grep -B2 -A8 -m5 "error" /tmp/build.log; tail -20 /tmp/build.log; exit 1; }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole GPU round trip, run ON the device machine (through the `device` tool) from the repo
 # root: configure + build for sm_90, then the stages in $STAGES (comma-separated, default "tests"),
-# everything logged under $OUT. Usage: [STAGES=...] scripts/device_gpu.sh [ctest -R regex]
+# everything logged under $OUT. Usage: [STAGES=...] scripts/device/gpu.sh [ctest -R regex]
 #   tests      ctest -L gpu (optionally filtered by the regex)
 #   sanitizer  compute-sanitizer memcheck on a small set of GPU tests ($SANITIZER_FILTER)
 #   bench      slidesparse bench kernel for $BENCH_MODEL (default Qwen2.5-7B), $BENCH_DTYPES
@@ -12,7 +12,7 @@
 # $OUT/summary.log beside it.
 # TARGETS (default: all) limits what is built, e.g. TARGETS="test_gemm test_layer slidesparse_cli".
 set -uo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 top_out="${OUT:-$root/out}"
 out="$top_out/gpu_logs"
 mkdir -p "$out"
@@ -27,7 +27,7 @@ stages="${STAGES:-tests}"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,power.limit --format=csv |& tee "$out/gpu.txt"
 { nvcc --version | tail -2; cmake --version | head -1; g++ --version | head -1
   python3 -m pip show nvidia-cusparselt-cu13 2>/dev/null | grep -E "^(Version|Location)"; } |& tee -a "$out/gpu.txt"
-source "$root/scripts/device_deps.sh"
+source "$root/scripts/device/deps.sh"
 device_configure "$build" "$out/configure.log" || { tail -30 "$out/configure.log"; exit 1; }
 grep -i "slidesparse:" "$out/configure.log"
 targets=()
