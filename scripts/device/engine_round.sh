@@ -9,7 +9,8 @@
 #             and bench kernel FP8/INT8 at M = 256, 16384 for the GEMM sums they compare with
 #   profile   generate --profile: time per op of prefill 16 x 1024 and decode batch 256, FP8
 #   bench     bench prefill M=16384 / bench decode M=512 on Qwen2.5-7B, every backend ($BENCH_DTYPES)
-#   pipeline  prepare-bench $PIPELINE_ARGS; results/ comes back as $OUT/results.tgz
+#   pipeline  prepare-bench $PIPELINE_ARGS; results/ and tuning/ come back as $OUT/results.tgz
+#             (carry results/ to resume an earlier call's run)
 # TARGETS limits the build (e.g. "test_engine slidesparse_cli"). Logs: $OUT/logs.tgz (+ summary.log).
 set -uo pipefail
 root="$(pwd)"
@@ -84,9 +85,11 @@ if has bench; then
   done
 fi
 if has pipeline; then
-  timeout ${PIPELINE_TIMEOUT:-560} "$ss" prepare-bench ${PIPELINE_ARGS:-} 2>&1 | tail -40
+  timeout ${PIPELINE_TIMEOUT:-560} "$ss" prepare-bench ${PIPELINE_ARGS:-} >"$out/prepare-bench.out" 2>&1
   echo "prepare-bench rc=$?"
-  [ -d results ] && tar czf "$top/results.tgz" results
+  tail -40 "$out/prepare-bench.out"
+  # results/ and the tuning tables the run wrote (tasks 3-4) come back together
+  [ -d results ] && tar czf "$top/results.tgz" results tuning
 fi
 if has gpu; then
   [ -n "${TARGETS:-}" ] && echo "note: ctest over a partial build (TARGETS) stops at unbuilt tests"

@@ -7,7 +7,9 @@
 #include <string_view>
 
 #include "io/model_config.h"
+#include "slidesparse/engine/engine.h"
 #include "slidesparse/error.h"
+#include "slidesparse/layer/linear.h"
 
 namespace slidesparse::pipeline {
 namespace fs = std::filesystem;
@@ -262,8 +264,12 @@ std::vector<std::string> tune_argv(const fs::path& runner, const TuneTask& t,
     }
     return out;
   };
+  // Tune the problems the benchmarks run: the engine's default epilogue decides each GEMM's
+  // output type (fused: cuSPARSELt writes bf16; kernel: fp32 / int32), which is part of the key.
+  const std::string epilogue(epilogue_name(EngineOptions{}.epilogue));
   std::vector<std::string> argv = {runner.string(), "tune",         "--stage", t.stage,
-                                   "--models",      join(t.models), "--dtype", join(t.dtypes)};
+                                   "--models",      join(t.models), "--dtype", join(t.dtypes),
+                                   "--epilogue",    epilogue};
   if (!t.sparsities.empty()) argv.insert(argv.end(), {"--sparsity", join(t.sparsities)});
   if (!tuning_dir.empty()) argv.insert(argv.end(), {"--tuning-dir", tuning_dir.string()});
   if (t.fast_accum) argv.push_back("--fast-accum");

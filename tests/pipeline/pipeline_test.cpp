@@ -693,6 +693,8 @@ TEST_F(PipelineTest, DryRunPrintsThePlanAndWritesNothing) {
   EXPECT_FALSE(fs::exists(o.results_dir));
   EXPECT_TRUE(read_lines(calls_).empty());
   EXPECT_NE(output_.find("tune --stage fine"), std::string::npos) << output_;
+  // The tuner tunes the epilogue the benchmarks run (it decides the GEMM output type in the key).
+  EXPECT_NE(output_.find("--dtype int8 --epilogue fused"), std::string::npos) << output_;
   EXPECT_NE(output_.find("bench prefill --model Llama3.2-1B --dtype int8 --backend cusparselt "
                          "--sparsity 2:8 --M 512,1024,2048"),
             std::string::npos)
