@@ -652,6 +652,37 @@ TEST_F(PipelineTest, StopsAtTheTimeBudgetAndResumes) {
 
 // ---- tuning tasks ----------------------------------------------------------------------------
 
+TEST_F(PipelineTest, TuningDoneInAnEarlierCallOfTheRunStaysSucceeded) {
+  ::setenv("FAKE_SLEEP", "0.5", 1);
+  PipelineOptions o = options();
+  o.tasks = {3, 6};
+  o.backends = {"cublaslt", "2:4", "2:8"};
+  o.prefill_m = {512, 1024};
+  o.time_budget_s = 0.8;
+  o.case_timeout_s = 3;
+  EXPECT_EQ(run(o).exit_code, kExitResumable) << output_;
+  json first = read_json(o.results_dir / "run.json");
+  ASSERT_EQ(first["tasks"][0]["id"], 3);
+  EXPECT_EQ(first["tasks"][0]["status"], "succeeded");
+  const json tuned = first["tasks"][0];
+
+  // The next call of the same run: no tuner child, and the task keeps what the tuner did.
+  fs::remove(calls_);
+  ::setenv("FAKE_SLEEP", "0", 1);
+  o.time_budget_s.reset();
+  EXPECT_EQ(run(o).exit_code, kExitOk) << output_;
+  const json done = read_json(o.results_dir / "run.json");
+  EXPECT_EQ(done["calls"], 2);
+  EXPECT_EQ(done["tasks"][0]["status"], "succeeded");
+  EXPECT_EQ(done["tasks"][0]["ok"], tuned["ok"]);
+  EXPECT_EQ(done["tasks"][0]["note"], tuned["note"]);
+  for (const std::string& call : read_lines(calls_))
+    EXPECT_EQ(call.rfind("tune", 0), std::string::npos);
+  EXPECT_NE(output_.find("task 3 coarse tuning: done in an earlier call of this run"),
+            std::string::npos)
+      << output_;
+}
+
 TEST_F(PipelineTest, TuningTasksRecordTheirTablesAndSkipWhenDone) {
   PipelineOptions o = options();
   o.tasks = {3, 4};
