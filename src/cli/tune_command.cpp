@@ -11,6 +11,8 @@
 #include "cli/commands.h"
 #include "io/model_config.h"
 #include "io/progress.h"
+#include "slidesparse/engine/engine.h"
+#include "slidesparse/layer/linear.h"
 #include "slidesparse/tuning/tuning_lookup.h"
 #include "tune/tune_compare.h"
 #include "tune/tune_driver.h"
@@ -26,7 +28,9 @@ struct TuneArgs {
   std::string stage = "all";
   bool force = false;
   std::string tuning_dir;
-  std::string epilogue = "kernel";
+  // The engine's (so the benchmarks') default: the epilogue decides the GEMM output type, which is
+  // part of the tuning key, so a table tuned for another epilogue would not be found.
+  std::string epilogue{epilogue_name(EngineOptions{}.epilogue)};
   bool no_kernels = false;
   bool fast_accum = false;
   int heuristic_count = 32;
