@@ -10,6 +10,9 @@
 #   profile   generate --profile: time per op of prefill 16 x 1024 and decode batch 256, FP8
 #   bench     bench prefill M=16384 / bench decode M=512 on Qwen2.5-7B, every backend ($BENCH_DTYPES)
 #   pipeline  prepare-bench $PIPELINE_ARGS; results/ and tuning/ come back as $OUT/results.tgz
+#             (REQUIRE_RESULTS=1: refuse to start when results/run.json was not carried;
+#             REQUIRE_GPU="NVIDIA H200": refuse any other card before building, since the results'
+#             hardware key names the GPU and another card would start a new run, tuning included)
 #             (carry results/ to resume an earlier call's run)
 # TARGETS limits the build (e.g. "test_engine slidesparse_cli"). Logs: $OUT/logs.tgz (+ summary.log).
 set -uo pipefail
@@ -23,6 +26,10 @@ export PATH="/usr/local/cuda/bin:$PATH"
 stages="${STAGES:-engine}"
 has() { [[ ",$stages," == *",$1,"* ]]; }
 nvidia-smi --query-gpu=name,driver_version,memory.total,power.limit --format=csv,noheader
+if [ -n "${REQUIRE_GPU:-}" ]; then
+  gpu_name="$(nvidia-smi --query-gpu=name --format=csv,noheader | head -n1)"
+  [ "$gpu_name" = "$REQUIRE_GPU" ] || { echo "REQUIRE_GPU=$REQUIRE_GPU but this is $gpu_name: stopping"; exit 1; }
+fi
 deps="$root/scripts/device/deps.sh"
 [ -f "$deps" ] || deps="$root/scripts/device_deps.sh"
 source "$deps"
@@ -85,6 +92,10 @@ if has bench; then
   done
 fi
 if has pipeline; then
+  # resuming a run: refuse to start from scratch (re-tuning) when the carried results/ is missing
+  if [ -n "${REQUIRE_RESULTS:-}" ] && [ ! -f results/run.json ]; then
+    echo "REQUIRE_RESULTS set but results/run.json is missing: not starting a new run"; exit 1
+  fi
   timeout ${PIPELINE_TIMEOUT:-560} "$ss" prepare-bench ${PIPELINE_ARGS:-} >"$out/prepare-bench.out" 2>&1
   echo "prepare-bench rc=$?"
   tail -40 "$out/prepare-bench.out"
