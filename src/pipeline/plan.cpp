@@ -151,6 +151,36 @@ std::vector<std::string> TuneTask::output_files() const {
   return {"gemm_cusparselt.json", "kernels.json"};
 }
 
+std::vector<PlannedBench> planned_benchmarks(const PipelineOptions& o) {
+  std::vector<int> tasks = o.tasks;
+  std::sort(tasks.begin(), tasks.end());
+  tasks.erase(std::unique(tasks.begin(), tasks.end()), tasks.end());
+  const std::vector<BackendChoice> backends = parse_backends(o.backends);
+  std::vector<PlannedBench> out;
+  auto add = [&](int task, const std::string& stage, const std::string& phase,
+                 const std::string& model, const std::string& dtype, const BackendChoice& backend,
+                 const std::vector<int64_t>& ms) {
+    out.push_back({task, stage, phase, model, dtype, backend, sorted_unique(ms)});
+  };
+  for (int task : tasks) {
+    if (task < 5) continue;
+    for (const std::string& dtype : o.dtypes) {
+      if (task == 5) {
+        for (const BackendChoice& b : backends) {
+          add(5, "simple", "prefill", kSimpleModel, dtype, b, {kSimplePrefillM});
+          add(5, "simple", "decode", kSimpleModel, dtype, b, {kSimpleDecodeM});
+        }
+        continue;
+      }
+      const std::string stage = task == 6 ? "prefill" : "decode";
+      for (const std::string& model : o.models)
+        for (const BackendChoice& b : backends)
+          add(task, stage, stage, model, dtype, b, task == 6 ? o.prefill_m : o.decode_m);
+    }
+  }
+  return out;
+}
+
 Plan build_plan(const PipelineOptions& o, const std::optional<RunHardware>& hardware) {
   Plan plan;
   plan.tasks = o.tasks;
@@ -216,22 +246,8 @@ Plan build_plan(const PipelineOptions& o, const std::optional<RunHardware>& hard
           "cublaslt-fa: fast accumulation applies to FP8 GEMMs only (" + dtype + " runs cublaslt)";
     plan.groups.push_back(std::move(g));
   };
-  for (int task : plan.tasks) {
-    if (task < 5) continue;
-    for (const std::string& dtype : o.dtypes) {
-      if (task == 5) {
-        for (const BackendChoice& b : backends) {
-          add_group(5, "simple", "prefill", kSimpleModel, dtype, b, {kSimplePrefillM});
-          add_group(5, "simple", "decode", kSimpleModel, dtype, b, {kSimpleDecodeM});
-        }
-        continue;
-      }
-      const std::string stage = task == 6 ? "prefill" : "decode";
-      for (const std::string& model : o.models)
-        for (const BackendChoice& b : backends)
-          add_group(task, stage, stage, model, dtype, b, task == 6 ? o.prefill_m : o.decode_m);
-    }
-  }
+  for (PlannedBench& p : planned_benchmarks(o))
+    add_group(p.task, p.stage, p.phase, p.model, p.dtype, p.backend, std::move(p.ms));
   return plan;
 }
 

@@ -81,6 +81,22 @@ struct BenchGroup {
   double case_weight(int64_t m) const;
 };
 
+// A benchmark group as the options plan it, before build_plan names its folder and weighs it:
+// the one expansion of tasks 5-7 that the pipeline runs and the report counts missing cases by.
+struct PlannedBench {
+  int task = 0;
+  std::string stage;  // prefill | decode | simple
+  std::string phase;  // prefill | decode
+  std::string model;
+  std::string dtype;
+  BackendChoice backend;
+  std::vector<int64_t> ms;  // ascending, unique
+};
+
+// The benchmark groups of tasks 5-7 in `options` (task order, then precision, model, backend).
+// Reads no model file and asks no GPU; throws Error on a backend name parse_backends refuses.
+std::vector<PlannedBench> planned_benchmarks(const PipelineOptions& options);
+
 struct TuneTask {
   int task = 0;       // 3 or 4
   std::string stage;  // coarse | fine

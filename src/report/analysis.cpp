@@ -55,7 +55,8 @@ bool natural_less(const std::string& a, const std::string& b) {
   return a.size() - i < b.size() - j;
 }
 
-std::vector<StageMatrix> stage_matrices(const std::vector<CaseResult>& cases) {
+std::vector<StageMatrix> stage_matrices(const std::vector<CaseResult>& cases,
+                                        const std::vector<PlannedGroup>& plan) {
   std::map<std::string, std::tuple<std::set<std::string>, std::set<std::string>,
                                    std::set<std::string>, std::set<int64_t>>>
       sets;
@@ -65,6 +66,13 @@ std::vector<StageMatrix> stage_matrices(const std::vector<CaseResult>& cases) {
     models.insert(c.model);
     variants.insert(c.variant());
     ms.insert(c.m);
+  }
+  for (const PlannedGroup& g : plan) {
+    auto& [dtypes, models, variants, ms] = sets[g.stage];
+    dtypes.insert(g.dtype);
+    models.insert(g.model);
+    variants.insert(g.variant);
+    ms.insert(g.ms.begin(), g.ms.end());
   }
   std::vector<StageMatrix> out;
   for (auto& [stage, s] : sets) {

@@ -30,7 +30,8 @@ class CaseIndex {
   std::map<Key, const CaseResult*> cases_;
 };
 
-// The matrix of one stage: every dtype × model × variant × M that any of its cases names.
+// The matrix of one stage: every dtype × model × variant × M that any of its cases or any group the
+// run planned names (so a partial run's cases not yet run count as missing).
 struct StageMatrix {
   std::string stage;
   std::vector<std::string> dtypes;
@@ -39,7 +40,8 @@ struct StageMatrix {
   std::vector<int64_t> ms;
 };
 
-std::vector<StageMatrix> stage_matrices(const std::vector<CaseResult>& cases);
+std::vector<StageMatrix> stage_matrices(const std::vector<CaseResult>& cases,
+                                        const std::vector<PlannedGroup>& plan = {});
 
 // Names with numbers compared by value: "Qwen2.5-7B" before "Qwen2.5-14B" (models in every table).
 bool natural_less(const std::string& a, const std::string& b);

@@ -79,7 +79,10 @@ GpuRecord gpu_of(const ReportContext& ctx) {
 }  // namespace
 
 ReportContext::ReportContext(const ResultsModel& r, const Strings& strings)
-    : results(r), s(strings), index(r.cases), matrices(stage_matrices(r.cases)) {
+    : results(r),
+      s(strings),
+      index(r.cases),
+      matrices(stage_matrices(r.cases, r.run ? r.run->plan : std::vector<PlannedGroup>{})) {
   for (const StageMatrix& m : matrices) {
     auto missing_here = missing_cases(m, index);
     missing.insert(missing.end(), missing_here.begin(), missing_here.end());
@@ -312,16 +315,19 @@ void add_tuning(const ReportContext& ctx, Document& doc) {
   int64_t entries = 0;
   uint64_t bytes = 0;
   for (const TuningTableInfo& tt : ctx.results.tuning_tables) {
+    std::vector<std::string> task_ids;
+    for (int id : tt.tasks) task_ids.push_back(std::to_string(id));
+    const std::string tasks = join(task_ids, ", ");
     if (tt.found) {
-      t.rows.push_back({code_cell(tt.path), cell(std::to_string(tt.task)),
+      t.rows.push_back({code_cell(tt.path), cell(tasks),
                         cell(tt.error.empty() ? format_count(tt.entries) : kDash,
                              tt.error.empty() ? "" : "failed"),
                         cell(format_bytes(tt.bytes))});
       entries += tt.entries;
       bytes += tt.bytes;
     } else {
-      t.rows.push_back({code_cell(tt.path), cell(std::to_string(tt.task)), cell(kDash),
-                        cell(s.tuning_not_found, "missing")});
+      t.rows.push_back(
+          {code_cell(tt.path), cell(tasks), cell(kDash), cell(s.tuning_not_found, "missing")});
     }
   }
   t.rows.push_back(
@@ -347,7 +353,9 @@ void add_stage_passes(const ReportContext& ctx, Document& doc) {
         prompts.insert(c.metrics->prompt_len);
         outputs.insert(c.metrics->output_len);
       }
+    // Up to four values listed; more (timed repetitions grow to fill --min-time) as a range.
     auto list = [](const std::set<int64_t>& v) {
+      if (v.size() > 4) return std::to_string(*v.begin()) + "–" + std::to_string(*v.rbegin());
       std::vector<std::string> out;
       for (int64_t x : v) out.push_back(std::to_string(x));
       return out.empty() ? std::string(kDash) : join(out, ", ");
@@ -509,6 +517,9 @@ void add_notes(const ReportContext& ctx, Document& doc) {
                                         r.message.empty() ? kDash : r.message}));
   for (const auto& u : ctx.results.unreadable)
     items.push_back(fill(s.note_unreadable, {u.file, u.error}));
+  // Without the plan, cases the run never reached cannot be counted missing: say so.
+  if (ctx.results.run && !ctx.results.run->plan_error.empty())
+    items.push_back(fill(s.note_unreadable, {"run.json", ctx.results.run->plan_error}));
   if (items.empty())
     sec.blocks.push_back(Paragraph{s.notes_none});
   else

@@ -9,6 +9,7 @@
 #include <sstream>
 #include <system_error>
 
+#include "pipeline/plan.h"
 #include "slidesparse/error.h"
 #include "slidesparse/sparsity.h"
 
@@ -111,6 +112,22 @@ CaseResult parse_case(const json& j, const fs::path& rel) {
   return c;
 }
 
+// The groups of tasks 5-7 that run.json's options plan (prepare-bench writes every key below).
+std::vector<PlannedGroup> plan_of(const json& options) {
+  pipeline::PipelineOptions o;
+  o.models = options.at("models").get<std::vector<std::string>>();
+  o.dtypes = options.at("dtypes").get<std::vector<std::string>>();
+  o.backends = options.at("backends").get<std::vector<std::string>>();
+  o.tasks = options.at("tasks").get<std::vector<int>>();
+  o.prefill_m = options.at("prefill_M").get<std::vector<int64_t>>();
+  o.decode_m = options.at("decode_M").get<std::vector<int64_t>>();
+  std::vector<PlannedGroup> out;
+  for (const pipeline::PlannedBench& b : pipeline::planned_benchmarks(o))
+    out.push_back({b.stage == b.phase ? b.stage : b.stage + "-" + b.phase, b.dtype, b.model,
+                   b.backend.variant(), b.ms});
+  return out;
+}
+
 RunRecord parse_run(const json& j) {
   RunRecord r;
   r.hardware_key = text_of(j, "hardware_key");
@@ -120,6 +137,13 @@ RunRecord parse_run(const json& j) {
       r.versions.emplace_back(v.key(), text_of(*it, v.key().c_str()));
   r.started_at = text_of(j, "started_at");
   r.finished_at = text_of(j, "finished_at");
+  if (auto it = j.find("options"); it != j.end() && it->is_object()) {
+    try {
+      r.plan = plan_of(*it);
+    } catch (const std::exception& e) {  // json type errors and refused names alike
+      r.plan_error = std::string("run.json options: ") + e.what();
+    }
+  }
   if (auto it = j.find("tasks"); it != j.end() && it->is_array())
     for (const json& t : *it) {
       TaskRecord task;
@@ -205,9 +229,16 @@ std::vector<TuningTableInfo> tuning_tables_of(const RunRecord& run, const fs::pa
           }
       }
       auto add = [&](const fs::path& file, const std::string& shown) {
+        // One row per file: a table two tasks wrote is counted once.
+        for (TuningTableInfo& seen : out)
+          if (seen.path == shown) {
+            if (std::find(seen.tasks.begin(), seen.tasks.end(), task.id) == seen.tasks.end())
+              seen.tasks.push_back(task.id);
+            return;
+          }
         TuningTableInfo t;
         t.path = shown;
-        t.task = task.id;
+        t.tasks = {task.id};
         t.resolved = file;
         t.found = !file.empty();
         if (t.found) read_tuning_table(t);

@@ -79,6 +79,16 @@ struct TaskRecord {
   std::vector<std::string> outputs;  // paths as recorded ("tuning/...")
 };
 
+// A benchmark group the run's options plan (run.json "options", expanded as prepare-bench
+// expands them): its cases belong to the run's matrix whether or not they were recorded.
+struct PlannedGroup {
+  std::string stage;  // prefill | decode | simple-prefill | simple-decode (as CaseResult::stage)
+  std::string dtype;
+  std::string model;
+  std::string variant;  // as CaseResult::variant()
+  std::vector<int64_t> ms;
+};
+
 struct RunRecord {
   std::string hardware_key;
   GpuRecord gpu;
@@ -87,6 +97,8 @@ struct RunRecord {
   std::string finished_at;  // empty while the run is unfinished
   std::vector<TaskRecord> tasks;
   std::vector<std::string> notes;
+  std::vector<PlannedGroup> plan;  // empty where run.json holds no options
+  std::string plan_error;          // why the options could not be expanded
 };
 
 // One `linear == "sum"` row of a `bench kernel` JSON: the four linears of a model summed.
@@ -117,8 +129,8 @@ struct TuningTableInfo {
   bool found = false;
   int64_t entries = 0;  // gemm + kernel entries
   uint64_t bytes = 0;
-  int task = 0;
-  std::string error;  // why it could not be read
+  std::vector<int> tasks;  // every task that names it (coarse and fine both write kernels.json)
+  std::string error;       // why it could not be read
 };
 
 // Files of one folder of the results (json/ folders are counted into their parent).

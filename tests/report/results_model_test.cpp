@@ -4,6 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
 #include "common/temp_dir.h"
 #include "report/analysis.h"
 #include "report_fixture.h"
@@ -133,6 +137,79 @@ TEST(ResultsModel, ModelsInNaturalOrder) {
   EXPECT_TRUE(natural_less("Llama3.2-3B", "Qwen2.5-7B"));
   EXPECT_TRUE(natural_less("a", "a1"));
   EXPECT_FALSE(natural_less("a", "a"));
+}
+
+}  // namespace
+}  // namespace slidesparse::report
+
+namespace slidesparse::report {
+namespace {
+
+// run.json of the fixture with `options` set (as prepare-bench writes them) and kernels.json named
+// by both tuning tasks.
+std::filesystem::path fixture_with_options(const test::TempDir& dir,
+                                           const nlohmann::json& options) {
+  const std::filesystem::path results = dir.path() / "results";
+  std::filesystem::copy(fixture_results(), results, std::filesystem::copy_options::recursive);
+  nlohmann::json run = nlohmann::json::parse(test::read_text(results / "run.json"));
+  run["options"] = options;
+  for (auto& task : run["tasks"])
+    if (task["id"] == 3)
+      task["outputs"].push_back(
+          "tuning/NVIDIA_A100-SXM4-80GB_cc80_cuda13.0_cublaslt130100_cusparselt800/kernels.json");
+  std::ofstream(results / "run.json") << run.dump(1);
+  return results;
+}
+
+TEST(ResultsModel, CasesTheRunPlannedButNeverReachedAreMissing) {
+  test::TempDir dir;
+  // Qwen2.5-14B is in the plan and has no case at all: each of its cases must count missing.
+  const nlohmann::json options = {{"models", {"Llama3.2-1B", "Qwen2.5-7B", "Qwen2.5-14B"}},
+                                  {"dtypes", {"int8"}},
+                                  {"backends", {"cublaslt", "2:4"}},
+                                  {"tasks", {3, 4, 5, 6, 7}},
+                                  {"prefill_M", {512}},
+                                  {"decode_M", {64, 128}}};
+  const ResultsModel r = load_results(fixture_with_options(dir, options));
+  ASSERT_TRUE(r.run.has_value());
+  EXPECT_TRUE(r.run->plan_error.empty()) << r.run->plan_error;
+  // 3 stages x ... : prefill and decode 3 models x 2 backends, simple 2 phases x 2 backends.
+  EXPECT_EQ(r.run->plan.size(), 3u * 2u * 2u + 2u * 2u);
+  const CaseIndex index(r.cases);
+  const auto matrices = stage_matrices(r.cases, r.run->plan);
+  std::vector<MissingCase> missing;
+  for (const auto& m : matrices) {
+    auto here = missing_cases(m, index);
+    missing.insert(missing.end(), here.begin(), here.end());
+  }
+  auto is_missing = [&](const std::string& stage, const std::string& model,
+                        const std::string& variant, int64_t m) {
+    return std::any_of(missing.begin(), missing.end(), [&](const MissingCase& c) {
+      return c.stage == stage && c.dtype == "int8" && c.model == model && c.variant == variant &&
+             c.m == m;
+    });
+  };
+  EXPECT_TRUE(is_missing("decode", "Qwen2.5-14B", "cublaslt", 64));
+  EXPECT_TRUE(is_missing("decode", "Qwen2.5-14B", "2:4", 128));
+  EXPECT_TRUE(is_missing("prefill", "Qwen2.5-14B", "2:4", 512));
+  // Without the plan the matrix is only what was recorded: Qwen2.5-14B is unknown.
+  for (const auto& m : stage_matrices(r.cases))
+    EXPECT_EQ(std::count(m.models.begin(), m.models.end(), "Qwen2.5-14B"), 0) << m.stage;
+  // kernels.json, named by tasks 3 and 4, is one table.
+  ASSERT_EQ(r.tuning_tables.size(), 3u);
+  EXPECT_EQ(r.tuning_tables[1].tasks, (std::vector<int>{3, 4}));
+}
+
+TEST(ResultsModel, OptionsThatCannotBeExpandedAreSaidNotThrown) {
+  test::TempDir dir;
+  const nlohmann::json options = {{"models", {"Llama3.2-1B"}}, {"dtypes", {"int8"}},
+                                  {"backends", {"2:5"}},       {"tasks", {6}},
+                                  {"prefill_M", {512}},        {"decode_M", {64}}};
+  const ResultsModel r = load_results(fixture_with_options(dir, options));
+  ASSERT_TRUE(r.run.has_value());
+  EXPECT_TRUE(r.run->plan.empty());
+  EXPECT_NE(r.run->plan_error.find("run.json options"), std::string::npos);
+  EXPECT_EQ(static_cast<int>(r.cases.size()), test::kFixtureCases);
 }
 
 }  // namespace
