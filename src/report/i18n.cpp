@@ -23,6 +23,11 @@ constexpr Strings kEnglish{
     .summary_cases = "{0} cases recorded: {1} ok, {2} failed, {3} skipped; {4} missing.",
     .summary_time = "Wall time {0}; GPU time {1} (sum over the tasks).",
     .summary_best = "Best speed-up over the faster dense baseline: {0} ({1}).",
+    .headline_caption =
+        "Key results: end-to-end speed-up of each pattern over the faster dense baseline of its "
+        "row, at the largest M up to 16384 (prefill: tokens per step; decode: batch)",
+    .col_stage_m = "Stage · M",
+    .col_baseline = "Baseline",
 
     .sec_hardware = "Hardware and software",
     .col_item = "Item",
@@ -177,6 +182,11 @@ constexpr Strings kChinese{
     .summary_cases = "共记录 {0} 个用例：成功 {1}，失败 {2}，跳过 {3}；缺失 {4}。",
     .summary_time = "总耗时 {0}；GPU 时间 {1}（各任务之和）。",
     .summary_best = "相对较快稠密基线的最大加速比：{0}（{1}）。",
+    .headline_caption =
+        "主要结果：各稀疏模式相对该行较快稠密基线的端到端加速比，取不超过 16384 的最大 M"
+        "（prefill：每步 token 数；decode：批大小）",
+    .col_stage_m = "阶段 · M",
+    .col_baseline = "基线",
 
     .sec_hardware = "硬件与软件",
     .col_item = "项目",

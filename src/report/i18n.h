@@ -29,6 +29,9 @@ struct Strings {
   const char* summary_cases;
   const char* summary_time;
   const char* summary_best;
+  const char* headline_caption;
+  const char* col_stage_m;
+  const char* col_baseline;
 
   const char* sec_hardware;
   const char* col_item;

@@ -149,6 +149,66 @@ std::string slug(const std::string& text) {
   return out;
 }
 
+// The numbers a reader looks for first: per stage, precision and model, each pattern's end-to-end
+// speed-up over the faster dense baseline at one M (the largest up to 16384: the seed's prefill
+// target point, decode's largest batch), the bound as the last row.
+void add_headline_table(const ReportContext& ctx, Section& sec) {
+  const Strings& s = ctx.s;
+  std::vector<std::string> patterns;
+  for (const StageMatrix& m : ctx.matrices)
+    for (const auto& v : m.variants)
+      if (!is_dense(v) && variant_rank(v) < 100000 &&
+          std::find(patterns.begin(), patterns.end(), v) == patterns.end())
+        patterns.push_back(v);
+  std::sort(patterns.begin(), patterns.end(), [](const std::string& a, const std::string& b) {
+    return variant_rank(a) < variant_rank(b);
+  });
+  if (patterns.empty()) return;
+  Table t{"table-headline",
+          s.headline_caption,
+          {s.col_stage_m, s.col_dtype, s.col_model, s.col_baseline},
+          {false, false, false, false},
+          {}};
+  for (const auto& p : patterns) {
+    t.header.push_back(p);
+    t.numeric.push_back(true);
+  }
+  for (const StageMatrix& m : ctx.matrices) {
+    if (m.ms.empty()) continue;
+    int64_t at = m.ms.front();
+    for (int64_t x : m.ms)
+      if (x <= 16384) at = x;
+    for (const auto& dtype : m.dtypes)
+      for (const auto& model : m.models) {
+        const auto baselines = baselines_faster_first(ctx.index, m, dtype, model);
+        if (baselines.empty()) continue;
+        std::vector<TableCell> row{cell(stage_label(s, m.stage) + " · " + std::to_string(at)),
+                                   cell(dtype_label(dtype)), cell(model),
+                                   cell(variant_label(baselines[0]))};
+        bool any = false;
+        for (const auto& p : patterns) {
+          if (auto v = speedup(ctx.index, m.stage, dtype, model, p, baselines[0], at)) {
+            row.push_back(cell(format_ratio(*v), *v >= 1.0 ? "ok" : ""));
+            any = true;
+          } else {
+            const CaseResult* c = ctx.index.find(m.stage, dtype, model, p, at);
+            row.push_back(c == nullptr                        ? cell(s.state_missing, "missing")
+                          : c->status == CaseStatus::kFailed  ? cell(s.state_failed, "failed")
+                          : c->status == CaseStatus::kSkipped ? cell(s.state_skipped, "skipped")
+                                                              : cell(kDash));
+          }
+        }
+        if (any) t.rows.push_back(std::move(row));
+      }
+  }
+  if (t.rows.empty()) return;
+  std::vector<TableCell> bound{cell(s.row_bound), cell(""), cell(""), cell("")};
+  for (const auto& p : patterns) bound.push_back(cell(format_ratio(speedup_bound(p))));
+  t.rows.push_back(std::move(bound));
+  t.last_row_is_total = true;
+  sec.blocks.push_back(std::move(t));
+}
+
 void add_overview(const ReportContext& ctx, Document& doc) {
   const Strings& s = ctx.s;
   Section sec{"overview", 2, s.sec_overview, {}};
@@ -200,6 +260,7 @@ void add_overview(const ReportContext& ctx, Document& doc) {
       }
   if (best > 0) items.push_back(fill(s.summary_best, {format_ratio(best), where}));
   sec.blocks.push_back(BulletList{items});
+  add_headline_table(ctx, sec);
   doc.sections.push_back(std::move(sec));
 }
 

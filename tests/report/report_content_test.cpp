@@ -159,6 +159,32 @@ TEST(ReportContent, SpeedupsAreOverTheFasterBaselineFirst) {
   EXPECT_EQ(q->rows[2][2].text, "failed");
 }
 
+TEST(ReportContent, HeadlineSpeedupsAreTheSpeedupTablesCells) {
+  const Table* h = find_table(english(), "table-headline");
+  ASSERT_NE(h, nullptr);
+  EXPECT_EQ(h->header, (std::vector<std::string>{"Stage · M", "Precision", "Model", "Baseline",
+                                                 "2:4", "2:8"}));
+  EXPECT_EQ(h->rows.back()[0].text, "bound L/(L−2)");
+  EXPECT_EQ(h->rows.back()[4].text, "2.00×");
+  const Table* sp = find_table(english(), "table-speedup-prefill-int8-llama3-2-1b");
+  ASSERT_NE(sp, nullptr);
+  int checked = 0;
+  for (const auto& row : h->rows) {
+    if (row[0].text.rfind("Prefill · ", 0) != 0 || row[1].text != "INT8" ||
+        row[2].text != "Llama3.2-1B")
+      continue;
+    EXPECT_EQ(row[3].text, "cuBLASLt FA");  // the faster baseline of the fixture
+    const std::string m = row[0].text.substr(std::string("Prefill · ").size());
+    for (const auto& sp_row : sp->rows)
+      if (sp_row[0].text == m) {
+        for (size_t i = 1; i <= 2; ++i)
+          EXPECT_EQ(row[3 + i].text, sp_row[i].text.substr(0, sp_row[i].text.find(" / ")));
+        ++checked;
+      }
+  }
+  EXPECT_EQ(checked, 1);
+}
+
 TEST(ReportContent, NotesNameSkipsAndReruns) {
   const Section* s = find_section(english(), "notes");
   ASSERT_NE(s, nullptr);
