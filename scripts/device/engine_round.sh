@@ -9,6 +9,9 @@
 #             and bench kernel FP8/INT8 at M = 256, 16384 for the GEMM sums they compare with
 #   profile   generate --profile: time per op of prefill 16 x 1024 and decode batch 256, FP8
 #   bench     bench prefill M=16384 / bench decode M=512 on Qwen2.5-7B, every backend ($BENCH_DTYPES)
+#   kernel    bench kernel of $KERNEL_MODELS (default the four) at M 512, 2048, 16384, INT8 + FP8,
+#             every pattern, fused epilogue, into results/kernel/<model> as scripts/run.sh does:
+#             the report's kernel section (GEMM-only and layer speed-ups beside prefill's)
 #   pipeline  prepare-bench $PIPELINE_ARGS; results/ and tuning/ come back as $OUT/results.tgz
 #             (REQUIRE_RESULTS=1: refuse to start when results/run.json was not carried;
 #             REQUIRE_GPU="NVIDIA H200": refuse any other card before building, since the results'
@@ -90,6 +93,15 @@ if has bench; then
         --json-dir "$out/bench/decode" 2>&1 | grep -vE "^ *$" | tail -3
     done
   done
+fi
+if has kernel; then
+  for model in ${KERNEL_MODELS:-Llama3.2-1B Llama3.2-3B Qwen2.5-7B Qwen2.5-14B}; do
+    timeout ${KERNEL_TIMEOUT:-150} "$ss" bench kernel --model "$model" --dtype int8,fp8 \
+      --sparsity 2:4,2:6,2:8,2:10 --M 512,2048,16384 --epilogue fused --out "results/kernel/$model" \
+      >"$out/bench_kernel_$model.log" 2>&1
+    echo "bench kernel $model rc=$?"; grep -E "sum" "$out/bench_kernel_$model.log" | head -24
+  done
+  has pipeline || tar czf "$top/results.tgz" results tuning
 fi
 if has pipeline; then
   # resuming a run: refuse to start from scratch (re-tuning) when the carried results/ is missing
