@@ -40,6 +40,19 @@ std::vector<double> nice_ticks(double lo, double hi, int target) {
   return ticks;
 }
 
+// Width the bold 14 px title needs, estimated (no font metrics here): ~7.8 px per Latin character,
+// 14 px per wider code point (CJK), plus a margin, so a narrow chart is widened, not clipped.
+double title_width(const std::string& title) {
+  double w = 0;
+  for (size_t i = 0; i < title.size();) {
+    const auto lead = static_cast<unsigned char>(title[i]);
+    const size_t len = lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4;
+    w += len >= 3 ? 14.0 : 7.8;
+    i += len;
+  }
+  return w + 32;
+}
+
 std::string svg_open(const std::string& id, const std::string& kind, double w, double h,
                      const std::string& title) {
   std::ostringstream os;
@@ -220,7 +233,7 @@ std::string render_grid_chart_svg(const GridChart& chart) {
   constexpr double kGap = 8, kLeft = 150, kTop = 92;
   const double grid_w =
       columns * cell + kGap * (chart.column_ms.empty() ? 0 : chart.column_ms.size() - 1);
-  const double width = std::max(kLeft + grid_w + 20, 480.0);
+  const double width = std::max({kLeft + grid_w + 20, 480.0, title_width(chart.title)});
   const double grid_h = chart.row_labels.size() * cell;
   const double legend_y = kTop + grid_h + 44;
   const double height = legend_y + 20;
