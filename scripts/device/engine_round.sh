@@ -9,6 +9,8 @@
 #             and bench kernel FP8/INT8 at M = 256, 16384 for the GEMM sums they compare with
 #   profile   generate --profile: time per op of prefill 16 x 1024 and decode batch 256, FP8
 #   bench     bench prefill M=16384 / bench decode M=512 on Qwen2.5-7B, every backend ($BENCH_DTYPES)
+#   tune      slidesparse tune $TUNE_ARGS (e.g. "--stage coarse --dtype fp8 --fast-accum --no-kernels
+#             --models ..." after a change of a GEMM's tuning key); tuning/ comes back in results.tgz
 #   kernel    bench kernel of $KERNEL_MODELS (default the four) at M 512, 2048, 16384, INT8 + FP8,
 #             every pattern, fused epilogue, into results/kernel/<model> as scripts/run.sh does:
 #             the report's kernel section (GEMM-only and layer speed-ups beside prefill's)
@@ -93,6 +95,11 @@ if has bench; then
         --json-dir "$out/bench/decode" 2>&1 | grep -vE "^ *$" | tail -3
     done
   done
+fi
+if has tune; then
+  timeout ${TUNE_TIMEOUT:-300} "$ss" tune ${TUNE_ARGS:-} >"$out/tune.log" 2>&1
+  echo "tune rc=$?"; tail -15 "$out/tune.log"
+  has kernel || has pipeline || tar czf "$top/results.tgz" tuning $( [ -d results ] && echo results)
 fi
 if has kernel; then
   for model in ${KERNEL_MODELS:-Llama3.2-1B Llama3.2-3B Qwen2.5-7B Qwen2.5-14B}; do
