@@ -392,16 +392,19 @@ void Pipeline::open_record() {
                       {"cublaslt", hw_.versions.cublaslt},
                       {"cusparselt", hw_.versions.cusparselt},
                       {"driver", hw_.driver}};
-  record_.options = {{"models", o_.models},
-                     {"dtypes", o_.dtypes},
-                     {"backends", o_.backends},
-                     {"tasks", plan_.tasks},
-                     {"prefill_M", o_.prefill_m},
-                     {"decode_M", o_.decode_m},
-                     {"case_timeout_s", o_.case_timeout_s},
-                     {"time_budget_s", o_.time_budget_s ? json(*o_.time_budget_s) : json(nullptr)},
-                     {"force", o_.force},
-                     {"runner", runner_.string()}};
+  json call_options = {
+      {"models", o_.models},
+      {"dtypes", o_.dtypes},
+      {"backends", o_.backends},
+      {"tasks", plan_.tasks},
+      {"prefill_M", o_.prefill_m},
+      {"decode_M", o_.decode_m},
+      {"case_timeout_s", o_.case_timeout_s},
+      {"time_budget_s", o_.time_budget_s ? json(*o_.time_budget_s) : json(nullptr)},
+      {"force", o_.force},
+      {"runner", runner_.string()}};
+  record_.add_plan(call_options);  // before options is replaced: an old record keeps its matrix
+  record_.options = std::move(call_options);
   // Notes of an earlier call that may no longer hold; this call adds them again if they do.
   for (const char* prefix : {"stopped at the time budget", "interrupted", "no GPU"})
     record_.drop_notes(prefix);

@@ -61,6 +61,20 @@ void RunRecord::drop_notes(const std::string& prefix) {
               notes.end());
 }
 
+void RunRecord::add_plan(const json& call_options) {
+  auto plan_of = [](const json& o) {
+    json plan = json::object();
+    for (const char* key : {"models", "dtypes", "backends", "tasks", "prefill_M", "decode_M"})
+      if (auto it = o.find(key); it != o.end()) plan[key] = *it;
+    return plan;
+  };
+  if (!plans.is_array()) plans = json::array();
+  if (plans.empty() && options.is_object() && options.contains("models"))
+    plans.push_back(plan_of(options));
+  json plan = plan_of(call_options);
+  if (std::find(plans.begin(), plans.end(), plan) == plans.end()) plans.push_back(std::move(plan));
+}
+
 json RunRecord::to_json() const {
   json j;
   j["schema"] = kRunSchema;
@@ -72,6 +86,7 @@ json RunRecord::to_json() const {
   j["finished_at"] = finished_at ? json(*finished_at) : json(nullptr);
   j["calls"] = calls;
   j["options"] = options;
+  j["plans"] = plans.is_array() ? plans : json::array();
   json list = json::array();
   for (const TaskRecord& t : tasks) {
     json tj = {{"id", t.id},           {"name", t.name},          {"status", t.status},
@@ -98,6 +113,7 @@ RunRecord RunRecord::from_json(const json& j) {
     r.finished_at = it->get<std::string>();
   r.calls = number_of<int64_t>(j, "calls");
   r.options = j.value("options", json(nullptr));
+  if (auto it = j.find("plans"); it != j.end() && it->is_array()) r.plans = *it;
   if (auto it = j.find("tasks"); it != j.end() && it->is_array())
     for (const json& tj : *it) {
       TaskRecord t;

@@ -40,12 +40,19 @@ struct RunRecord {
   std::vector<std::string> notes;
   int64_t calls = 0;       // prepare-bench calls that worked on this run
   nlohmann::json options;  // the last call's options
+  // The matrix of every call of the run ({models, dtypes, backends, tasks, prefill_M, decode_M}),
+  // each once: a call that resumes with a subset (--dtype int8 --tasks 7) does not shrink the
+  // run's matrix, so the report still counts what no call has run yet as missing.
+  nlohmann::json plans = nlohmann::json::array();
 
   TaskRecord& task(int id);  // adds it (named) when absent, keeping the list sorted by id
   const TaskRecord* find_task(int id) const;
   void add_note(const std::string& note);  // once
   // Drops the notes that start with `prefix` (notes of an earlier call that no longer hold).
   void drop_notes(const std::string& prefix);
+  // Adds the plan keys of `options` to `plans` unless an equal entry is there. A record written
+  // before `plans` existed first gets its last call's options, so that call's matrix is kept.
+  void add_plan(const nlohmann::json& options);
 
   nlohmann::json to_json() const;
   static RunRecord from_json(const nlohmann::json& j);  // throws Error on a wrong schema

@@ -137,9 +137,16 @@ RunRecord parse_run(const json& j) {
       r.versions.emplace_back(v.key(), text_of(*it, v.key().c_str()));
   r.started_at = text_of(j, "started_at");
   r.finished_at = text_of(j, "finished_at");
-  if (auto it = j.find("options"); it != j.end() && it->is_object()) {
+  // Every call's matrix (`plans`); a record from before `plans` has only its last call's options.
+  std::vector<const json*> call_plans;
+  if (auto it = j.find("plans"); it != j.end() && it->is_array() && !it->empty())
+    for (const json& p : *it) call_plans.push_back(&p);
+  else if (auto o = j.find("options"); o != j.end() && o->is_object())
+    call_plans.push_back(&*o);
+  for (const json* p : call_plans) {
     try {
-      r.plan = plan_of(*it);
+      std::vector<PlannedGroup> groups = plan_of(*p);
+      r.plan.insert(r.plan.end(), groups.begin(), groups.end());
     } catch (const std::exception& e) {  // json type errors and refused names alike
       r.plan_error = std::string("run.json options: ") + e.what();
     }

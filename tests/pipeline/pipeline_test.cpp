@@ -650,6 +650,45 @@ TEST_F(PipelineTest, StopsAtTheTimeBudgetAndResumes) {
   (void)first_calls;
 }
 
+TEST_F(PipelineTest, RunJsonKeepsTheMatrixOfEveryCall) {
+  // First call: int8 + fp8, stopped at the budget; second call resumes with int8 only.
+  ::setenv("FAKE_SLEEP", "0.5", 1);
+  PipelineOptions o = options();
+  o.dtypes = {"int8", "fp8"};
+  o.backends = {"cublaslt", "2:8"};
+  o.prefill_m = {512};
+  o.time_budget_s = 0.3;
+  o.case_timeout_s = 3;
+  EXPECT_EQ(run(o).exit_code, kExitResumable) << output_;
+  ::setenv("FAKE_SLEEP", "0", 1);
+  PipelineOptions subset = o;
+  subset.dtypes = {"int8"};
+  subset.time_budget_s.reset();
+  run(subset);
+  const json run_json = read_json(o.results_dir / "run.json");
+  EXPECT_EQ(run_json["options"]["dtypes"], json({"int8"}));  // the last call's
+  ASSERT_EQ(run_json["plans"].size(), 2u) << run_json.dump(1);
+  EXPECT_EQ(run_json["plans"][0]["dtypes"], json({"int8", "fp8"}));
+  EXPECT_EQ(run_json["plans"][0]["backends"], json({"cublaslt", "2:8"}));
+  EXPECT_EQ(run_json["plans"][1]["dtypes"], json({"int8"}));
+  EXPECT_FALSE(run_json["plans"][0].contains("case_timeout_s"));  // the matrix only
+}
+
+TEST(PipelineRunRecord, PlansAreKeptOnceAndSeededFromAnOlderRecord) {
+  RunRecord r;
+  r.options = {{"models", {"Qwen2.5-7B"}},
+               {"dtypes", {"int8", "fp8"}},
+               {"tasks", {6, 7}},
+               {"case_timeout_s", 60}};  // a record written before `plans`
+  r.add_plan({{"models", {"Qwen2.5-7B"}}, {"dtypes", {"int8"}}, {"tasks", {7}}});
+  r.add_plan({{"models", {"Qwen2.5-7B"}}, {"dtypes", {"int8"}}, {"tasks", {7}}});
+  ASSERT_EQ(r.plans.size(), 2u);
+  EXPECT_EQ(r.plans[0]["dtypes"], json({"int8", "fp8"}));
+  EXPECT_FALSE(r.plans[0].contains("case_timeout_s"));
+  const RunRecord back = RunRecord::from_json(r.to_json());
+  EXPECT_EQ(back.plans, r.plans);
+}
+
 // ---- tuning tasks ----------------------------------------------------------------------------
 
 TEST_F(PipelineTest, TuningDoneInAnEarlierCallOfTheRunStaysSucceeded) {

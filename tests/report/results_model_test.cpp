@@ -200,6 +200,29 @@ TEST(ResultsModel, CasesTheRunPlannedButNeverReachedAreMissing) {
   EXPECT_EQ(r.tuning_tables[1].tasks, (std::vector<int>{3, 4}));
 }
 
+TEST(ResultsModel, EveryCallsPlanCountsNotOnlyTheLast) {
+  test::TempDir dir;
+  const nlohmann::json last = {{"models", {"Llama3.2-1B"}}, {"dtypes", {"int8"}},
+                               {"backends", {"cublaslt"}},  {"tasks", {7}},
+                               {"prefill_M", {512}},        {"decode_M", {64}}};
+  nlohmann::json first = last;  // an earlier call of the run planned Qwen2.5-14B prefill too
+  first["models"] = {"Qwen2.5-14B"};
+  first["tasks"] = {6};
+  const std::filesystem::path results = fixture_with_options(dir, last);
+  nlohmann::json run = nlohmann::json::parse(test::read_text(results / "run.json"));
+  run["plans"] = {first, last};
+  std::ofstream(results / "run.json") << run.dump(1);
+  const ResultsModel r = load_results(results);
+  ASSERT_TRUE(r.run.has_value());
+  EXPECT_EQ(r.run->plan.size(), 2u);
+  const CaseIndex index(r.cases);
+  bool fourteen_b_missing = false;
+  for (const auto& m : stage_matrices(r.cases, r.run->plan))
+    for (const auto& c : missing_cases(m, index))
+      fourteen_b_missing |= c.stage == "prefill" && c.model == "Qwen2.5-14B" && c.m == 512;
+  EXPECT_TRUE(fourteen_b_missing);
+}
+
 TEST(ResultsModel, OptionsThatCannotBeExpandedAreSaidNotThrown) {
   test::TempDir dir;
   const nlohmann::json options = {{"models", {"Llama3.2-1B"}}, {"dtypes", {"int8"}},
