@@ -1,16 +1,15 @@
 #!/usr/bin/env bash
 # Engine round trip, run ON the GPU machine from the repo root (through the `device` tool; carry
 # .deps/flashinfer and .devdeps): build for sm_90 (kept in build-gpu/ between warm calls), then
-# the stages of $STAGES (comma-separated):
+# the stages of $STAGES (comma-separated), always in this order:
+#   tune      slidesparse tune $TUNE_ARGS (e.g. "--stage coarse --dtype fp8 --fast-accum --no-kernels
+#             --models ..." after a change of a GEMM's tuning key); tuning/ comes back in results.tgz
 #   engine    test_engine (vs the CPU reference, sparse == dense, graphs, transformers, M=65536)
-#   gpu       ctest -L gpu (every GPU test)
 #   targets   the engine targets of issue 10 on Qwen2.5-7B: prefill 16 x 1024 and decode batch
 #             256 (prompt 16, 256 new tokens) through `generate`, per backend, FP8 and INT8,
 #             and bench kernel FP8/INT8 at M = 256, 16384 for the GEMM sums they compare with
 #   profile   generate --profile: time per op of prefill 16 x 1024 and decode batch 256, FP8
 #   bench     bench prefill M=16384 / bench decode M=512 on Qwen2.5-7B, every backend ($BENCH_DTYPES)
-#   tune      slidesparse tune $TUNE_ARGS (e.g. "--stage coarse --dtype fp8 --fast-accum --no-kernels
-#             --models ..." after a change of a GEMM's tuning key); tuning/ comes back in results.tgz
 #   kernel    bench kernel of $KERNEL_MODELS (default the four) at M 512, 2048, 16384, INT8 + FP8,
 #             every pattern, fused epilogue, into results/kernel/<model> as scripts/run.sh does:
 #             the report's kernel section (GEMM-only and layer speed-ups beside prefill's)
@@ -19,6 +18,7 @@
 #             REQUIRE_GPU="NVIDIA H200": refuse any other card before building, since the results'
 #             hardware key names the GPU and another card would start a new run, tuning included)
 #             (carry results/ to resume an earlier call's run)
+#   gpu       ctest -L gpu (every GPU test; last)
 # TARGETS limits the build (e.g. "test_engine slidesparse_cli"). Logs: $OUT/logs.tgz (+ summary.log).
 set -uo pipefail
 root="$(pwd)"
@@ -47,6 +47,13 @@ cmake --build "$build" -j 16 ${TARGETS:+--target $TARGETS} >"$out/build.log" 2>&
   grep -B2 -A8 -m5 "error" "$out/build.log"; tail -20 "$out/build.log"; exit 1; }
 echo "build ok ($(( $(date +%s) - t0 )) s)"
 ss="$build/slidesparse"
+
+# tuning first: what a later stage measures looks the new table up
+if has tune; then
+  timeout ${TUNE_TIMEOUT:-300} "$ss" tune ${TUNE_ARGS:-} >"$out/tune.log" 2>&1
+  echo "tune rc=$?"; tail -15 "$out/tune.log"
+  has kernel || has pipeline || tar czf "$top/results.tgz" tuning $( [ -d results ] && echo results)
+fi
 
 if has engine; then
   timeout 420 "$build/tests/test_engine" >"$out/test_engine.log" 2>&1
@@ -95,11 +102,6 @@ if has bench; then
         --json-dir "$out/bench/decode" 2>&1 | grep -vE "^ *$" | tail -3
     done
   done
-fi
-if has tune; then
-  timeout ${TUNE_TIMEOUT:-300} "$ss" tune ${TUNE_ARGS:-} >"$out/tune.log" 2>&1
-  echo "tune rc=$?"; tail -15 "$out/tune.log"
-  has kernel || has pipeline || tar czf "$top/results.tgz" tuning $( [ -d results ] && echo results)
 fi
 if has kernel; then
   for model in ${KERNEL_MODELS:-Llama3.2-1B Llama3.2-3B Qwen2.5-7B Qwen2.5-14B}; do
