@@ -16,13 +16,13 @@
 #include <random>
 #include <sstream>
 
-#include "kernels/random_fill.h"
 #include "cuda/check.h"
 #include "cuda/device_info.h"
 #include "cuda/resources.h"
 #include "cuda/timing.h"
-#include "io/model_config.h"
 #include "io/atomic_file.h"
+#include "io/model_config.h"
+#include "kernels/random_fill.h"
 #include "slidesparse/core/float_formats.h"
 #include "slidesparse/error.h"
 
@@ -278,7 +278,8 @@ std::vector<KernelBenchResult> run_kernel_bench(const KernelBenchOptions& opt_in
         try {
           for (int c = 0; c < copies; ++c) {
             xs.emplace_back(x_bytes);
-            fill_random(xs.back().get(), DType::kBF16, m * shape.k, 1000 * li + c, stream.get(), 2.0f);
+            fill_random(xs.back().get(), DType::kBF16, m * shape.k, 1000 * li + c, stream.get(),
+                        2.0f);
           }
           y = DeviceBuffer(static_cast<size_t>(m) * shape.n * 2);
           for (size_t vi = 0; vi < variants.size(); ++vi) {
@@ -441,8 +442,8 @@ std::vector<KernelBenchResult> run_kernel_bench(const KernelBenchOptions& opt_in
           dir = *opt.out_dir;
         } else {
           dir = std::filesystem::path("results") / "kernel" /
-                (gpu->short_name() + "_cc" + std::to_string(gpu->cc()) + "_" +
-                 std::string(dtype_name(dtype)) + "_" + versions.toolchain()) /
+                result_folder_name(gpu->short_name(), gpu->cc(), dtype_name(dtype),
+                                   versions.toolchain()) /
                 std::string(backend_name(backend));
         }
         std::vector<KernelBenchRow> mine;

@@ -46,12 +46,6 @@ std::string iso_time_utc() {
   return os.str();
 }
 
-std::string upper(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return out;
-}
-
 // Single-quoted for a POSIX shell unless every character is plainly safe.
 std::string shell_quote(const std::string& word) {
   const bool plain = !word.empty() && std::all_of(word.begin(), word.end(), [](char c) {
@@ -315,10 +309,10 @@ ThroughputOptions validate_throughput_args(ThroughputPhase phase, const Throughp
 }
 
 fs::path default_json_dir(const ThroughputOptions& options, const HostRecord& host) {
-  fs::path dir = fs::path("results") / options.stage /
-                 (host.gpu_short_name + "_cc" + std::to_string(host.cc) + "_" +
-                  upper(dtype_name(options.dtype)) + "_" + host.toolchain) /
-                 options.backend.name;
+  fs::path dir =
+      fs::path("results") / options.stage /
+      result_folder_name(host.gpu_short_name, host.cc, dtype_name(options.dtype), host.toolchain) /
+      options.backend.name;
   if (options.sparsity) dir /= options.sparsity->dir_name();
   return dir / "json";
 }

@@ -3,6 +3,7 @@
 #include <cublasLt.h>
 #include <cuda_runtime.h>
 
+#include <cctype>
 #include <sstream>
 
 #include "cuda/check.h"
@@ -22,6 +23,13 @@ std::string GpuInfo::short_name() const {
     out += c;
   }
   return out.empty() ? "GPU" : out;
+}
+
+std::string result_folder_name(const std::string& gpu_short_name, int cc, std::string_view dtype,
+                               const std::string& toolchain) {
+  std::string upper(dtype);
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return gpu_short_name + "_cc" + std::to_string(cc) + "_" + upper + "_" + toolchain;
 }
 
 std::string LibraryVersions::toolchain() const {

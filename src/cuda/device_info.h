@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "slidesparse/dtype.h"
 
@@ -30,6 +31,11 @@ struct LibraryVersions {
   bool cusparselt_built = false;
   std::string toolchain() const;  // "cuda13.0" style tag for result folder names
 };
+
+// The one name of a results folder per GPU and precision, "H200_cc90_INT8_cuda13.0": the
+// pipeline's, bench prefill / decode's and bench kernel's default folders all use it.
+std::string result_folder_name(const std::string& gpu_short_name, int cc, std::string_view dtype,
+                               const std::string& toolchain);
 
 // The current device, or nullopt when no usable GPU is present (no driver, no device).
 std::optional<GpuInfo> query_gpu();

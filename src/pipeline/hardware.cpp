@@ -13,11 +13,6 @@
 namespace slidesparse::pipeline {
 namespace {
 
-std::string upper(std::string text) {
-  for (char& c : text) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return text;
-}
-
 RunHardware make(const std::string& gpu_name, int cc, const LibraryVersions& versions,
                  std::string driver) {
   RunHardware h;
@@ -45,7 +40,7 @@ std::string RunHardware::cc_text() const {
 }
 
 std::string RunHardware::result_folder(const std::string& dtype) const {
-  return short_name + "_cc" + std::to_string(cc) + "_" + upper(dtype) + "_" + versions.toolchain();
+  return result_folder_name(short_name, cc, dtype, versions.toolchain());
 }
 
 std::string RunHardware::fp8_note() const {

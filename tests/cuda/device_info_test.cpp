@@ -54,3 +54,14 @@ TEST(Fp8Rule, RequireWithoutAGpuSaysSo) {
 
 }  // namespace
 }  // namespace slidesparse
+
+namespace slidesparse {
+namespace {
+
+TEST(ResultFolderName, OneSpellingForEveryResultFolder) {
+  EXPECT_EQ(result_folder_name("H200", 90, "int8", "cuda13.0"), "H200_cc90_INT8_cuda13.0");
+  EXPECT_EQ(result_folder_name("A100", 80, "FP8", "cuda12.8"), "A100_cc80_FP8_cuda12.8");
+}
+
+}  // namespace
+}  // namespace slidesparse
