@@ -13,9 +13,17 @@
 
 namespace slidesparse::cli {
 
-void add_bench_command(CLI::App& app) {
-  CLI::App* bench = app.add_subcommand("bench", "Benchmarks (kernel-level GEMM + quant/dequant)");
+CLI::App& bench_group(CLI::App& app) {
+  for (CLI::App* sub : app.get_subcommands([](CLI::App* s) { return s->get_name() == "bench"; }))
+    return *sub;
+  CLI::App* bench = app.add_subcommand(
+      "bench", "Benchmarks: kernel (GEMM + quant/dequant), quant, prefill and decode throughput");
   bench->require_subcommand(1);
+  return *bench;
+}
+
+void add_bench_command(CLI::App& app) {
+  CLI::App* bench = &bench_group(app);
 
   struct KernelArgs {
     std::string model;

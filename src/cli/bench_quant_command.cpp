@@ -35,13 +35,7 @@ KernelLaunchConfig parse_config(const std::string& text) {
 }  // namespace
 
 void add_bench_quant_command(CLI::App& app) {
-  CLI::App* bench = nullptr;
-  for (CLI::App* sub : app.get_subcommands([](CLI::App* s) { return s->get_name() == "bench"; }))
-    bench = sub;
-  if (bench == nullptr) {
-    bench = app.add_subcommand("bench", "Benchmarks");
-    bench->require_subcommand(1);
-  }
+  CLI::App* bench = &bench_group(app);
 
   struct Args {
     std::vector<int64_t> ms{4096, 16384};

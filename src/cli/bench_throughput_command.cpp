@@ -58,7 +58,8 @@ void add_phase(CLI::App* bench, ThroughputPhase phase) {
       "--min-time", *min_time,
       "Keep timing repetitions until they span this many seconds, for the energy window "
       "(default 0.5; 0: exactly --repeats)");
-  cmd->add_option("--epilogue", args->epilogue, "fused (library epilogue where it can, default) or kernel (dequant kernel)")
+  cmd->add_option("--epilogue", args->epilogue,
+                  "fused (library epilogue where it can, default) or kernel (dequant kernel)")
       ->capture_default_str();
   cmd->add_flag("--no-tuning", args->no_tuning, "Library defaults, ignore tuning tables");
   cmd->add_option("--stage", args->stage,
@@ -103,13 +104,7 @@ void add_phase(CLI::App* bench, ThroughputPhase phase) {
 }  // namespace
 
 void add_bench_throughput_command(CLI::App& app) {
-  CLI::App* bench = nullptr;
-  for (CLI::App* sub : app.get_subcommands([](CLI::App* s) { return s->get_name() == "bench"; }))
-    bench = sub;
-  if (bench == nullptr) {
-    bench = app.add_subcommand("bench", "Benchmarks");
-    bench->require_subcommand(1);
-  }
+  CLI::App* bench = &bench_group(app);
   add_phase(bench, ThroughputPhase::kPrefill);
   add_phase(bench, ThroughputPhase::kDecode);
 }

@@ -1,6 +1,5 @@
 // `slidesparse`: the command-line front end. Subcommands live in src/cli/<name>_command.cpp.
 #include <CLI/CLI.hpp>
-
 #include <exception>
 #include <iostream>
 
@@ -9,7 +8,8 @@
 #include "slidesparse/version.h"
 
 int main(int argc, char** argv) {
-  CLI::App app{"SlideSparse: Z:L structured sparsity (2:6, 2:8, 2:10, ...) on 2:4 Sparse Tensor Cores"};
+  CLI::App app{
+      "SlideSparse: Z:L structured sparsity (2:6, 2:8, 2:10, ...) on 2:4 Sparse Tensor Cores"};
   app.set_version_flag("--version", std::string("slidesparse ") + SLIDESPARSE_VERSION);
   app.require_subcommand(1);
   slidesparse::cli::add_info_command(app);
@@ -19,8 +19,8 @@ int main(int argc, char** argv) {
   slidesparse::cli::add_make_model_command(app);
   slidesparse::cli::add_bench_command(app);
   slidesparse::cli::add_tune_command(app);
-  slidesparse::cli::add_bench_quant_command(app);  // after add_bench_command: attaches to `bench`
-  slidesparse::cli::add_bench_throughput_command(app);  // likewise
+  slidesparse::cli::add_bench_quant_command(app);
+  slidesparse::cli::add_bench_throughput_command(app);
   slidesparse::cli::add_report_command(app);
   slidesparse::cli::add_generate_command(app);
   slidesparse::cli::add_prepare_bench_command(app);
