@@ -238,7 +238,7 @@ Plan build_plan(const PipelineOptions& o, const std::optional<RunHardware>& hard
     g.model = model;
     g.dtype = dtype;
     g.backend = backend;
-    g.ms = sorted_unique(std::move(ms));
+    g.ms = std::move(ms);  // planned_benchmarks sorted them
     g.folder = folder_of(stage, dtype) / backend.folder();
     g.model_params_b = params_of(model);
     if (backend.backend == "cublaslt-fa" && dtype != "fp8")

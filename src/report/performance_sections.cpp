@@ -23,21 +23,6 @@ std::string x_label(const Strings& s, const std::string& stage) {
   return s.chart_x_other;
 }
 
-// The cell of a case that has no number: its state.
-TableCell state_cell(const Strings& s, const CaseResult* c) {
-  if (c == nullptr) return cell(s.state_missing, "missing");
-  if (c->status == CaseStatus::kFailed) return cell(s.state_failed, "failed");
-  if (c->status == CaseStatus::kSkipped) return cell(s.state_skipped, "skipped");
-  return cell(kDash);
-}
-
-std::vector<std::string> patterns_of(const StageMatrix& m) {
-  std::vector<std::string> out;
-  for (const auto& v : m.variants)
-    if (!is_dense(v) && variant_rank(v) < 100000) out.push_back(v);
-  return out;
-}
-
 void add_model_tables(const ReportContext& ctx, const StageMatrix& m, const std::string& dtype,
                       const std::string& model, Section& sec) {
   const Strings& s = ctx.s;

@@ -149,6 +149,20 @@ std::string slug(const std::string& text) {
   return out;
 }
 
+TableCell state_cell(const Strings& s, const CaseResult* c) {
+  if (c == nullptr) return cell(s.state_missing, "missing");
+  if (c->status == CaseStatus::kFailed) return cell(s.state_failed, "failed");
+  if (c->status == CaseStatus::kSkipped) return cell(s.state_skipped, "skipped");
+  return cell(kDash);
+}
+
+std::vector<std::string> patterns_of(const StageMatrix& m) {
+  std::vector<std::string> out;
+  for (const auto& v : m.variants)
+    if (!is_dense(v) && variant_rank(v) < 100000) out.push_back(v);
+  return out;
+}
+
 // The numbers a reader looks for first: per stage, precision and model, each pattern's end-to-end
 // speed-up over the faster dense baseline at one M (the largest up to 16384: the seed's prefill
 // target point, decode's largest batch), the bound as the last row.
@@ -156,10 +170,8 @@ void add_headline_table(const ReportContext& ctx, Section& sec) {
   const Strings& s = ctx.s;
   std::vector<std::string> patterns;
   for (const StageMatrix& m : ctx.matrices)
-    for (const auto& v : m.variants)
-      if (!is_dense(v) && variant_rank(v) < 100000 &&
-          std::find(patterns.begin(), patterns.end(), v) == patterns.end())
-        patterns.push_back(v);
+    for (const auto& v : patterns_of(m))
+      if (std::find(patterns.begin(), patterns.end(), v) == patterns.end()) patterns.push_back(v);
   std::sort(patterns.begin(), patterns.end(), [](const std::string& a, const std::string& b) {
     return variant_rank(a) < variant_rank(b);
   });
@@ -191,11 +203,7 @@ void add_headline_table(const ReportContext& ctx, Section& sec) {
             row.push_back(cell(format_ratio(*v), *v >= 1.0 ? "ok" : ""));
             any = true;
           } else {
-            const CaseResult* c = ctx.index.find(m.stage, dtype, model, p, at);
-            row.push_back(c == nullptr                        ? cell(s.state_missing, "missing")
-                          : c->status == CaseStatus::kFailed  ? cell(s.state_failed, "failed")
-                          : c->status == CaseStatus::kSkipped ? cell(s.state_skipped, "skipped")
-                                                              : cell(kDash));
+            row.push_back(state_cell(s, ctx.index.find(m.stage, dtype, model, p, at)));
           }
         }
         if (any) t.rows.push_back(std::move(row));

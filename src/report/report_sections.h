@@ -31,6 +31,10 @@ std::string variant_label(const std::string& variant);       // cuBLASLt, cuBLAS
 std::string variant_long_label(const std::string& variant);  // ... cuSPARSELt 2:8
 std::string state_label(const Strings& s, CaseStatus status);
 std::string join(const std::vector<std::string>& items, const std::string& sep);
+// The cell of a case that has no number: its state (missing, failed, skipped), else a dash.
+TableCell state_cell(const Strings& s, const CaseResult* c);
+// The cuSPARSELt patterns among a stage's variants, in variant order.
+std::vector<std::string> patterns_of(const StageMatrix& m);
 // "Qwen2.5-7B" -> "qwen2-5-7b": ids of sections and charts.
 std::string slug(const std::string& text);
 

@@ -58,13 +58,16 @@ GpuRecord gpu_of(const json& j) {
   return g;
 }
 
+// The stage a case is counted under: the simple benchmark's phases stay apart ("simple-decode").
+std::string stage_key(const std::string& stage, const std::string& phase) {
+  return phase.empty() || phase == stage ? stage : stage + "-" + phase;
+}
+
 CaseResult parse_case(const json& j, const fs::path& rel) {
   CaseResult c;
   c.file = rel;
   c.task = static_cast<int>(int_of(j, "task"));
-  c.stage = text_of(j, "stage");
-  if (const std::string phase = text_of(j, "phase"); !phase.empty() && phase != c.stage)
-    c.stage += "-" + phase;
+  c.stage = stage_key(text_of(j, "stage"), text_of(j, "phase"));
   c.model = text_of(j, "model");
   c.dtype = text_of(j, "dtype");
   c.backend = text_of(j, "backend");
@@ -123,8 +126,7 @@ std::vector<PlannedGroup> plan_of(const json& options) {
   o.decode_m = options.at("decode_M").get<std::vector<int64_t>>();
   std::vector<PlannedGroup> out;
   for (const pipeline::PlannedBench& b : pipeline::planned_benchmarks(o))
-    out.push_back({b.stage == b.phase ? b.stage : b.stage + "-" + b.phase, b.dtype, b.model,
-                   b.backend.variant(), b.ms});
+    out.push_back({stage_key(b.stage, b.phase), b.dtype, b.model, b.backend.variant(), b.ms});
   return out;
 }
 
