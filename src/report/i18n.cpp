@@ -106,7 +106,7 @@ constexpr Strings kEnglish{
     .sec_missing = "Missing cases",
     .missing_intro =
         "{0} cases of the run's matrix (every precision × model × backend × M that a case of the "
-        "stage names) have no result:",
+        "stage names or a call of the run planned) have no result:",
     .missing_none = "Nothing is missing: every case of the matrix has a result.",
     .col_missing_ms = "Missing M",
     .tasks_not_run = "Tasks not run or unfinished: {0}.",
@@ -262,7 +262,8 @@ constexpr Strings kChinese{
 
     .sec_missing = "缺失的用例",
     .missing_intro =
-        "本次运行的矩阵（该阶段用例出现的每个精度 × 模型 × 后端 × M）中有 {0} 个用例没有结果：",
+        "本次运行的矩阵（该阶段用例出现或运行计划中的每个精度 × 模型 × 后端 × M）中有 {0} "
+        "个用例没有结果：",
     .missing_none = "没有缺失：矩阵中的每个用例都有结果。",
     .col_missing_ms = "缺失的 M",
     .tasks_not_run = "未运行或未完成的任务：{0}。",
