@@ -22,6 +22,7 @@
 #include "cuda/timing.h"
 #include "io/model_config.h"
 #include "io/safetensors.h"
+#include "slidesparse/build_info.h"
 #include "slidesparse/error.h"
 #include "slidesparse/tuning/tuning_db.h"
 
@@ -420,6 +421,7 @@ json case_json(const ThroughputOptions& options, const HostRecord& host, const C
               {"cc", std::to_string(host.cc / 10) + "." + std::to_string(host.cc % 10)},
               {"driver", host.driver ? json(*host.driver) : json(nullptr)}};
   j["hardware_key"] = host.hardware_key;
+  j["build"] = build_info().id();  // the code that measured it (slidesparse/build_info.h)
   j["started_at"] = r.started_at;
   j["wall_s"] = r.wall_s;
   j["engine"] = r.engine_description.empty()

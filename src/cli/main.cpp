@@ -4,13 +4,13 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "slidesparse/build_info.h"
 #include "slidesparse/error.h"
-#include "slidesparse/version.h"
 
 int main(int argc, char** argv) {
   CLI::App app{
       "SlideSparse: Z:L structured sparsity (2:6, 2:8, 2:10, ...) on 2:4 Sparse Tensor Cores"};
-  app.set_version_flag("--version", std::string("slidesparse ") + SLIDESPARSE_VERSION);
+  app.set_version_flag("--version", "slidesparse " + slidesparse::build_info().id());
   app.require_subcommand(1);
   slidesparse::cli::add_info_command(app);
   slidesparse::cli::add_selftest_command(app);

@@ -10,6 +10,7 @@
 #include <tuple>
 
 #include "io/safetensors.h"
+#include "slidesparse/build_info.h"
 #include "slidesparse/error.h"
 
 namespace slidesparse::pipeline {
@@ -138,6 +139,7 @@ json make_case_json(const CaseRecord& r, const RunHardware& hw) {
   doc["skip_reason"] = r.status == "skipped" ? json(r.skip_reason) : json(nullptr);
   doc["command"] = r.command;
   doc["hardware_key"] = hw.hardware_key;
+  doc["build"] = build_info().id();
   doc["gpu"] = {{"name", hw.gpu_name}, {"cc", hw.cc_text()}, {"driver", hw.driver}};
   doc["started_at"] = r.started_at.empty() ? utc_now_text() : r.started_at;
   doc["wall_s"] = r.wall_s;

@@ -25,6 +25,7 @@
 #include "pipeline/case_store.h"
 #include "pipeline/child_process.h"
 #include "pipeline/run_record.h"
+#include "slidesparse/build_info.h"
 #include "slidesparse/error.h"
 #include "slidesparse/tuning/tuning_lookup.h"
 
@@ -404,6 +405,16 @@ void Pipeline::open_record() {
       {"force", o_.force},
       {"runner", runner_.string()}};
   record_.add_plan(call_options);  // before options is replaced: an old record keeps its matrix
+  const std::string build = build_info().id();
+  if (!record_.builds.empty() &&
+      std::find(record_.builds.begin(), record_.builds.end(), build) == record_.builds.end()) {
+    std::string earlier;
+    for (const std::string& b : record_.builds) earlier += (earlier.empty() ? "" : ", ") + b;
+    say("warning: this build (" + build + ") is not the one that measured the run's earlier " +
+        "cases (" + earlier + "); they are kept as done, and the report lists the builds; delete " +
+        "their case JSONs to measure them again with this build");
+  }
+  record_.add_build(build);
   record_.options = std::move(call_options);
   // Notes of an earlier call that may no longer hold; this call adds them again if they do.
   for (const char* prefix : {"stopped at the time budget", "interrupted", "no GPU"})

@@ -75,6 +75,10 @@ void RunRecord::add_plan(const json& call_options) {
   if (std::find(plans.begin(), plans.end(), plan) == plans.end()) plans.push_back(std::move(plan));
 }
 
+void RunRecord::add_build(const std::string& id) {
+  if (std::find(builds.begin(), builds.end(), id) == builds.end()) builds.push_back(id);
+}
+
 json RunRecord::to_json() const {
   json j;
   j["schema"] = kRunSchema;
@@ -87,6 +91,7 @@ json RunRecord::to_json() const {
   j["calls"] = calls;
   j["options"] = options;
   j["plans"] = plans.is_array() ? plans : json::array();
+  j["builds"] = builds;
   json list = json::array();
   for (const TaskRecord& t : tasks) {
     json tj = {{"id", t.id},           {"name", t.name},          {"status", t.status},
@@ -114,6 +119,9 @@ RunRecord RunRecord::from_json(const json& j) {
   r.calls = number_of<int64_t>(j, "calls");
   r.options = j.value("options", json(nullptr));
   if (auto it = j.find("plans"); it != j.end() && it->is_array()) r.plans = *it;
+  if (auto it = j.find("builds"); it != j.end() && it->is_array())
+    for (const json& b : *it)
+      if (b.is_string()) r.builds.push_back(b.get<std::string>());
   if (auto it = j.find("tasks"); it != j.end() && it->is_array())
     for (const json& tj : *it) {
       TaskRecord t;

@@ -44,6 +44,9 @@ struct RunRecord {
   // each once: a call that resumes with a subset (--dtype int8 --tasks 7) does not shrink the
   // run's matrix, so the report still counts what no call has run yet as missing.
   nlohmann::json plans = nlohmann::json::array();
+  // The build of every call (slidesparse/build_info.h), each once, in order: a run resumed with
+  // other code says so here, and its cases say which build measured them.
+  std::vector<std::string> builds;
 
   TaskRecord& task(int id);  // adds it (named) when absent, keeping the list sorted by id
   const TaskRecord* find_task(int id) const;
@@ -53,6 +56,7 @@ struct RunRecord {
   // Adds the plan keys of `options` to `plans` unless an equal entry is there. A record written
   // before `plans` existed first gets its last call's options, so that call's matrix is kept.
   void add_plan(const nlohmann::json& options);
+  void add_build(const std::string& id);  // once
 
   nlohmann::json to_json() const;
   static RunRecord from_json(const nlohmann::json& j);  // throws Error on a wrong schema

@@ -42,6 +42,13 @@ constexpr Strings kEnglish{
     .hw_wall = "Wall time",
     .hw_gpu_time = "GPU time",
     .hw_other_keys = "Cases of other hardware are left out of this report: {0}.",
+    .hw_build = "Build (measured the cases)",
+    .build_not_recorded = "not recorded",
+    .build_cases = "{0} cases",
+    .mixed_builds =
+        "The cases were measured by {0} builds ({1}): numbers of different code stand side by "
+        "side. Delete the case JSONs of the builds you do not want and resume the run to measure "
+        "them again with one build.",
 
     .sec_tasks = "Tasks",
     .col_task = "Task",
@@ -201,6 +208,13 @@ constexpr Strings kChinese{
     .hw_wall = "总耗时",
     .hw_gpu_time = "GPU 时间",
     .hw_other_keys = "其他硬件的用例未计入本报告：{0}。",
+    .hw_build = "构建（测得这些用例）",
+    .build_not_recorded = "未记录",
+    .build_cases = "{0} 个用例",
+    .mixed_builds =
+        "这些用例由 {0} 个构建测得（{1}）：不同代码测得的数字并列在一起。请删除不需要的构建的用例 "
+        "JSON，"
+        "再继续运行，用同一个构建重新测量。",
 
     .sec_tasks = "任务",
     .col_task = "任务",

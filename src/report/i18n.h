@@ -46,6 +46,10 @@ struct Strings {
   const char* hw_wall;
   const char* hw_gpu_time;
   const char* hw_other_keys;
+  const char* hw_build;
+  const char* build_not_recorded;
+  const char* build_cases;
+  const char* mixed_builds;
 
   const char* sec_tasks;
   const char* col_task;

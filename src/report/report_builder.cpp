@@ -217,6 +217,25 @@ void add_headline_table(const ReportContext& ctx, Section& sec) {
   sec.blocks.push_back(std::move(t));
 }
 
+// The builds that measured the cases, most cases first ("" = not recorded), with their counts.
+std::vector<std::pair<std::string, int64_t>> builds_of(const ResultsModel& results) {
+  std::map<std::string, int64_t> counts;
+  for (const CaseResult& c : results.cases) ++counts[c.build];
+  std::vector<std::pair<std::string, int64_t>> out(counts.begin(), counts.end());
+  std::stable_sort(out.begin(), out.end(),
+                   [](const auto& a, const auto& b) { return a.second > b.second; });
+  return out;
+}
+
+std::string builds_text(const Strings& s,
+                        const std::vector<std::pair<std::string, int64_t>>& builds) {
+  std::vector<std::string> parts;
+  for (const auto& [build, n] : builds)
+    parts.push_back((build.empty() ? std::string(s.build_not_recorded) : build) + ": " +
+                    fill(s.build_cases, {format_count(n)}));
+  return join(parts, "; ");
+}
+
 void add_overview(const ReportContext& ctx, Document& doc) {
   const Strings& s = ctx.s;
   Section sec{"overview", 2, s.sec_overview, {}};
@@ -233,6 +252,9 @@ void add_overview(const ReportContext& ctx, Document& doc) {
     partial.push_back(fill(s.partial_missing_cases, {std::to_string(ctx.missing.size())}));
   if (!partial.empty())
     sec.blocks.push_back(Paragraph{fill(s.partial_banner, {join(partial, "; ")}), true});
+  if (const auto builds = builds_of(ctx.results); builds.size() > 1)
+    sec.blocks.push_back(Paragraph{
+        fill(s.mixed_builds, {std::to_string(builds.size()), builds_text(s, builds)}), true});
   int64_t ok = 0, failed = 0, skipped = 0;
   for (const auto& c : ctx.results.cases) {
     ok += c.status == CaseStatus::kOk;
@@ -311,6 +333,9 @@ void add_hardware(const ReportContext& ctx, Document& doc) {
   t.rows.push_back(
       {cell(s.hw_key),
        code_cell(ctx.results.hardware_key.empty() ? kDash : ctx.results.hardware_key)});
+  if (const auto builds = builds_of(ctx.results); !builds.empty())
+    t.rows.push_back(
+        {cell(s.hw_build), cell(builds_text(s, builds), builds.size() > 1 ? "missing" : "")});
   if (ctx.results.run) {
     const RunRecord& run = *ctx.results.run;
     t.rows.push_back({cell(s.hw_started), cell(run.started_at.empty() ? kDash : run.started_at)});

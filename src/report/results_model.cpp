@@ -89,6 +89,7 @@ CaseResult parse_case(const json& j, const fs::path& rel) {
   c.skip_reason = text_of(j, "skip_reason");
   c.command = text_of(j, "command");
   c.hardware_key = text_of(j, "hardware_key");
+  c.build = text_of(j, "build");
   c.gpu = gpu_of(j);
   c.started_at = text_of(j, "started_at");
   c.wall_s = number_of(j, "wall_s");

@@ -57,6 +57,7 @@ struct CaseResult {
   std::string skip_reason;
   std::string command;  // reruns this case alone
   std::string hardware_key;
+  std::string build;  // the code that measured it ("0.1.0+src.1a2b..."); empty: not recorded
   GpuRecord gpu;
   std::string started_at;
   double wall_s = 0;

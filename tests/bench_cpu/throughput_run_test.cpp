@@ -18,6 +18,7 @@
 #include "bench/energy_meter.h"
 #include "bench/throughput_bench.h"
 #include "common/temp_dir.h"
+#include "slidesparse/build_info.h"
 #include "slidesparse/error.h"
 
 namespace slidesparse {
@@ -296,13 +297,15 @@ TEST_F(ThroughputRun, JsonHasTheReportsSchema) {
   const json fixture_ok = read_json(
       fixtures / "prefill/A100_cc80_INT8_cuda13.0/cusparselt/2_4/json/Llama3.2-1B_M1024.json");
   expect_same_shape(ok, fixture_ok, "");
-  // Exactly these keys: the report's, plus phase and the engine that ran it.
+  // Exactly these keys: the report's, plus phase, the engine that ran it and the build.
   std::set<std::string> keys;
   for (auto it = ok.begin(); it != ok.end(); ++it) keys.insert(it.key());
-  EXPECT_EQ(keys, (std::set<std::string>{"M", "backend", "command", "dtype", "engine", "error",
-                                         "gpu", "hardware_key", "metrics", "model", "phase",
-                                         "schema", "skip_reason", "sparsity", "stage", "started_at",
-                                         "status", "task", "wall_s"}));
+  EXPECT_EQ(keys,
+            (std::set<std::string>{"M",      "backend",    "build",  "command",      "dtype",
+                                   "engine", "error",      "gpu",    "hardware_key", "metrics",
+                                   "model",  "phase",      "schema", "skip_reason",  "sparsity",
+                                   "stage",  "started_at", "status", "task",         "wall_s"}));
+  EXPECT_EQ(ok["build"], build_info().id());
   EXPECT_EQ(ok["schema"], "slidesparse.case/1");
   EXPECT_EQ(ok["sparsity"], "2:4");
   EXPECT_EQ(ok["gpu"], (json{{"cc", "9.0"}, {"driver", "580.159.04"}, {"name", "NVIDIA H200"}}));

@@ -26,6 +26,7 @@
 #include "pipeline/child_process.h"
 #include "pipeline/plan.h"
 #include "pipeline/run_record.h"
+#include "slidesparse/build_info.h"
 #include "slidesparse/error.h"
 
 namespace slidesparse::pipeline {
@@ -245,6 +246,7 @@ TEST_F(PipelineTest, LayoutRunRecordAndCsvs) {
   EXPECT_EQ(fa["hardware_key"], hw_.hardware_key);
   EXPECT_EQ(fa["gpu"]["cc"], "9.0");
   EXPECT_EQ(fa["backend"], "cublaslt-fa");
+  EXPECT_EQ(fa["build"], build_info().id());  // written by prepare-bench: its own build
   EXPECT_TRUE(fa["sparsity"].is_null());
   for (const std::string& call : bench_calls())
     EXPECT_EQ(call.find("int8 cublaslt-fa"), std::string::npos) << call;
@@ -264,6 +266,7 @@ TEST_F(PipelineTest, LayoutRunRecordAndCsvs) {
   EXPECT_EQ(run_json["versions"]["cublaslt"], 130100);
   EXPECT_TRUE(run_json["finished_at"].is_string());
   EXPECT_TRUE(run_json["started_at"].is_string());
+  EXPECT_EQ(run_json["builds"], json::array({build_info().id()}));
   ASSERT_EQ(run_json["tasks"].size(), 3u);
   const json& prefill = run_json["tasks"][1];
   EXPECT_EQ(prefill["id"], 6);
@@ -462,6 +465,33 @@ TEST_F(PipelineTest, ResumesAfterThePipelineIsKilled) {
   EXPECT_EQ(resumed["calls"], 2);
   EXPECT_TRUE(resumed["finished_at"].is_string());
   EXPECT_EQ(resumed["tasks"][0]["status"], "succeeded");
+  EXPECT_EQ(resumed["builds"], json::array({build_info().id()}));  // one build, named once
+}
+
+// A run resumed by another build says so, keeps the done cases, and run.json names both builds.
+TEST_F(PipelineTest, ResumingWithAnotherBuildWarnsAndRecordsBothBuilds) {
+  ::setenv("FAKE_SLEEP", "0", 1);
+  PipelineOptions o = options();
+  o.prefill_m = {512, 1024};
+  o.tasks = {6};
+  o.dtypes = {"int8"};
+  o.backends = {"cublaslt"};
+  EXPECT_EQ(run(o).exit_code, kExitOk) << output_;
+  json record = read_json(o.results_dir / "run.json");
+  record["finished_at"] = nullptr;  // as if the call had been stopped
+  record["builds"] = {"0.0.9+src.000000000000"};
+  std::ofstream(o.results_dir / "run.json") << record.dump(1);
+  fs::remove(calls_);
+  o.prefill_m = {512, 1024, 2048};
+  EXPECT_EQ(run(o).exit_code, kExitOk) << output_;
+  EXPECT_NE(output_.find("is not the one that measured the run's earlier cases "
+                         "(0.0.9+src.000000000000)"),
+            std::string::npos)
+      << output_;
+  ASSERT_EQ(bench_calls().size(), 1u);  // the done cases are kept: only M = 2048 runs
+  EXPECT_NE(bench_calls()[0].find("M=2048"), std::string::npos) << bench_calls()[0];
+  EXPECT_EQ(read_json(o.results_dir / "run.json")["builds"],
+            json::array({"0.0.9+src.000000000000", build_info().id()}));
 }
 
 TEST_F(PipelineTest, SigtermEndsTheChildAndLeavesTheRunResumable) {

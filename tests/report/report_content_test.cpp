@@ -3,10 +3,13 @@
 // and to the table cells, the Chinese headings.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
 
+#include "common/temp_dir.h"
 #include "report/html_writer.h"
 #include "report/i18n.h"
 #include "report/markdown_writer.h"
@@ -355,6 +358,69 @@ TEST(ReportStrings, EveryStringIsTranslatedWithTheSamePlaceholders) {
   EXPECT_EQ(fill("{1} of {0}", {"a", "b"}), "b of a");
   EXPECT_EQ(parse_lang("zh"), Lang::kChinese);
   EXPECT_THROW(parse_lang("de"), Error);
+}
+
+}  // namespace
+}  // namespace slidesparse::report
+
+namespace slidesparse::report {
+namespace {
+
+// Case JSONs of the fixture given `build` (all, or every other one with a second build).
+std::filesystem::path fixture_with_builds(const test::TempDir& dir, bool mixed) {
+  const std::filesystem::path results = dir.path() / "results";
+  std::filesystem::copy(fixture_results(), results, std::filesystem::copy_options::recursive);
+  int n = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(results)) {
+    const auto path = e.path();
+    if (path.extension() != ".json" || path.parent_path().filename() != "json") continue;
+    nlohmann::json j = nlohmann::json::parse(test::read_text(path));
+    j["build"] = mixed && n++ % 2 ? "0.1.0+src.bbbbbbbbbbbb" : "0.1.0+src.aaaaaaaaaaaa";
+    std::ofstream(path) << j.dump(1);
+  }
+  return results;
+}
+
+std::string overview_warnings(const Document& doc) {
+  std::string text;
+  for (const auto& s : doc.sections)
+    if (s.id == "overview")
+      for (const auto& b : s.blocks)
+        if (auto p = std::get_if<Paragraph>(&b); p && p->emphasis) text += p->text + "\n";
+  return text;
+}
+
+std::string build_row(const Document& doc) {
+  const Table* t = find_table(doc, "table-hardware");
+  if (t == nullptr) return "";
+  for (const auto& row : t->rows)
+    if (row[0].text == strings(Lang::kEnglish).hw_build) return row[1].text;
+  return "";
+}
+
+TEST(ReportContent, CasesOfTwoBuildsAreSaidToBeMixed) {
+  test::TempDir dir;
+  const Document doc = build_report(load_results(fixture_with_builds(dir, true)), Lang::kEnglish);
+  const std::string warnings = overview_warnings(doc);
+  EXPECT_NE(warnings.find("measured by 2 builds"), std::string::npos) << warnings;
+  EXPECT_NE(warnings.find("0.1.0+src.aaaaaaaaaaaa"), std::string::npos) << warnings;
+  EXPECT_NE(warnings.find("0.1.0+src.bbbbbbbbbbbb"), std::string::npos) << warnings;
+  EXPECT_NE(build_row(doc).find("0.1.0+src.bbbbbbbbbbbb"), std::string::npos) << build_row(doc);
+  // Chinese too.
+  test::TempDir dir_zh;
+  const Document zh = build_report(load_results(fixture_with_builds(dir_zh, true)), Lang::kChinese);
+  EXPECT_NE(overview_warnings(zh).find("2 个构建"), std::string::npos) << overview_warnings(zh);
+}
+
+TEST(ReportContent, OneBuildIsNamedAndNotAWarning) {
+  test::TempDir dir;
+  const Document doc = build_report(load_results(fixture_with_builds(dir, false)), Lang::kEnglish);
+  EXPECT_EQ(overview_warnings(doc).find("builds"), std::string::npos) << overview_warnings(doc);
+  EXPECT_EQ(build_row(doc),
+            "0.1.0+src.aaaaaaaaaaaa: " + std::to_string(test::kFixtureCases) + " cases");
+  // The fixture itself predates the field: one group, "not recorded".
+  EXPECT_EQ(build_row(english()),
+            "not recorded: " + std::to_string(test::kFixtureCases) + " cases");
 }
 
 }  // namespace
