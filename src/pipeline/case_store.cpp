@@ -77,6 +77,7 @@ StoredCase read_case(const fs::path& file) {
     if (c.status != "ok" && c.status != "failed" && c.status != "skipped")
       throw Error("unknown status '" + c.status + "'");
     c.hardware_key = string_field(doc, "hardware_key");
+    c.build = string_field(doc, "build");
     if (auto it = doc.find("error"); it != doc.end() && it->is_object()) {
       c.error_type = string_field(*it, "type");
       c.reason = string_field(*it, "message");

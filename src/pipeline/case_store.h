@@ -24,6 +24,7 @@ struct StoredCase {
   bool readable = false;  // parsed, with the case schema and a status
   std::string status;     // ok | failed | skipped
   std::string hardware_key;
+  std::string build;       // the build that measured it; empty where not recorded
   std::string error_type;  // failed cases
   std::string reason;      // error message or skip reason
   nlohmann::json doc;      // the whole document when readable

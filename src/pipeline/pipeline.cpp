@@ -1009,16 +1009,34 @@ PipelineResult Pipeline::run() {
   // The progress bar counts the benchmark cases this call has to run, weighted by expected cost.
   int todo_cases = 0;
   double todo_weight = 0;
+  std::map<std::string, int64_t> kept_of_other_builds;  // done cases this build did not measure
+  const std::string build = build_info().id();
   for (const BenchGroup& g : plan_.groups) {
     if (!g.skip_reason.empty()) continue;
-    for (int64_t m : g.ms)
-      if (o_.force || !read_case(g.json_dir() / g.case_file(m)).done_for(hw_.hardware_key)) {
+    for (int64_t m : g.ms) {
+      const StoredCase c = read_case(g.json_dir() / g.case_file(m));
+      if (o_.force || !c.done_for(hw_.hardware_key)) {
         ++todo_cases;
         todo_weight += g.case_weight(m);
+      } else if (c.status == "ok" && c.build != build) {
+        ++kept_of_other_builds[c.build];
       }
+    }
   }
   say("prepare-bench: " + hw_.gpu_name + " (cc " + hw_.cc_text() + "), results in " +
       o_.results_dir.string() + "; " + std::to_string(todo_cases) + " benchmark cases to run");
+  if (!kept_of_other_builds.empty()) {
+    int64_t kept = 0;
+    std::string which;
+    for (const auto& [b, n] : kept_of_other_builds) {
+      kept += n;
+      which += (which.empty() ? "" : ", ") + (b.empty() ? std::string("not recorded") : b) + ": " +
+               std::to_string(n);
+    }
+    say("warning: " + std::to_string(kept) + " ok cases kept as done were measured by another " +
+        "build than this one (" + build + "; theirs: " + which + "); delete their case JSONs " +
+        "(or --force) to measure them again with this build");
+  }
 
   for (const TuneTask& t : plan_.tune_tasks) {
     const auto task_started = Clock::now();

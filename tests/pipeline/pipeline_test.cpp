@@ -488,6 +488,11 @@ TEST_F(PipelineTest, ResumingWithAnotherBuildWarnsAndRecordsBothBuilds) {
                          "(0.0.9+src.000000000000)"),
             std::string::npos)
       << output_;
+  // The fake benchmark writes no build: its two ok cases are kept and named as such.
+  EXPECT_NE(output_.find("2 ok cases kept as done were measured by another build than this one"),
+            std::string::npos)
+      << output_;
+  EXPECT_NE(output_.find("theirs: not recorded: 2"), std::string::npos) << output_;
   ASSERT_EQ(bench_calls().size(), 1u);  // the done cases are kept: only M = 2048 runs
   EXPECT_NE(bench_calls()[0].find("M=2048"), std::string::npos) << bench_calls()[0];
   EXPECT_EQ(read_json(o.results_dir / "run.json")["builds"],
