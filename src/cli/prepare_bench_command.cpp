@@ -121,6 +121,9 @@ void add_prepare_bench_command(CLI::App& app) {
   cmd->add_flag("--force", o.force,
                 "run ok cases again too (a failing rerun goes beside the ok JSON as "
                 "<case>.rerun.json); the tuner still skips entries it holds");
+  cmd->add_flag("--rerun-other-builds", o.rerun_other_builds,
+                "run again the ok cases another build measured (code changed since), as --force "
+                "does, and keep the ones this build measured");
   cmd->callback([args, budget]() { run_prepare_bench(*args, budget->count() > 0); });
 }
 

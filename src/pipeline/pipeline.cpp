@@ -195,6 +195,9 @@ class Pipeline {
     if (progress_) progress_->begin(label);
   }
   std::string case_line(const BenchGroup& g, int64_t m, const StoredCase& c) const;
+  // Whether this call leaves the case as it is: ok or skipped for this hardware, unless --force,
+  // or --rerun-other-builds and another build measured it.
+  bool done(const StoredCase& c) const;
 
   const PipelineOptions& o_;
   std::ostream& out_;
@@ -225,6 +228,11 @@ std::string Pipeline::output_display(const fs::path& file) const {
   const fs::path rel = absolute.lexically_normal().lexically_relative(fs::current_path(ec));
   if (!rel.empty() && *rel.begin() != "..") return rel.generic_string();
   return absolute.lexically_normal().generic_string();
+}
+
+bool Pipeline::done(const StoredCase& c) const {
+  if (o_.force || !c.done_for(hw_.hardware_key)) return false;
+  return !(o_.rerun_other_builds && c.status == "ok" && c.build != build_info().id());
 }
 
 std::string Pipeline::case_line(const BenchGroup& g, int64_t m, const StoredCase& c) const {
@@ -286,8 +294,7 @@ void Pipeline::print_plan() {
       std::vector<int64_t> todo;
       for (int64_t m : g.ms) {
         ++cases;
-        const bool is_done = have_hw && !o_.force &&
-                             read_case(g.json_dir() / g.case_file(m)).done_for(hw_.hardware_key);
+        const bool is_done = have_hw && this->done(read_case(g.json_dir() / g.case_file(m)));
         if (is_done)
           ++done;
         else
@@ -403,6 +410,7 @@ void Pipeline::open_record() {
       {"case_timeout_s", o_.case_timeout_s},
       {"time_budget_s", o_.time_budget_s ? json(*o_.time_budget_s) : json(nullptr)},
       {"force", o_.force},
+      {"rerun_other_builds", o_.rerun_other_builds},
       {"runner", runner_.string()}};
   record_.add_plan(call_options);  // before options is replaced: an old record keeps its matrix
   const std::string build = build_info().id();
@@ -411,8 +419,8 @@ void Pipeline::open_record() {
     std::string earlier;
     for (const std::string& b : record_.builds) earlier += (earlier.empty() ? "" : ", ") + b;
     say("warning: this build (" + build + ") is not the one that measured the run's earlier " +
-        "cases (" + earlier + "); they are kept as done, and the report lists the builds; delete " +
-        "their case JSONs to measure them again with this build");
+        "cases (" + earlier + "); they are kept as done unless --rerun-other-builds, and the " +
+        "report lists the builds");
   }
   record_.add_build(build);
   record_.options = std::move(call_options);
@@ -718,8 +726,7 @@ void Pipeline::run_group(const BenchGroup& g) {
   }
   std::vector<int64_t> todo;
   for (int64_t m : g.ms)
-    if (o_.force || !read_case(g.json_dir() / g.case_file(m)).done_for(hw_.hardware_key))
-      todo.push_back(m);
+    if (!done(read_case(g.json_dir() / g.case_file(m)))) todo.push_back(m);
 
   while (!todo.empty()) {
     if (stop_requested()) break;
@@ -1015,7 +1022,7 @@ PipelineResult Pipeline::run() {
     if (!g.skip_reason.empty()) continue;
     for (int64_t m : g.ms) {
       const StoredCase c = read_case(g.json_dir() / g.case_file(m));
-      if (o_.force || !c.done_for(hw_.hardware_key)) {
+      if (!done(c)) {
         ++todo_cases;
         todo_weight += g.case_weight(m);
       } else if (c.status == "ok" && c.build != build) {
@@ -1034,8 +1041,8 @@ PipelineResult Pipeline::run() {
                std::to_string(n);
     }
     say("warning: " + std::to_string(kept) + " ok cases kept as done were measured by another " +
-        "build than this one (" + build + "; theirs: " + which + "); delete their case JSONs " +
-        "(or --force) to measure them again with this build");
+        "build than this one (" + build + "; theirs: " + which + "); --rerun-other-builds " +
+        "measures them again with this build");
   }
 
   for (const TuneTask& t : plan_.tune_tasks) {

@@ -46,6 +46,10 @@ struct PipelineOptions {
   std::filesystem::path runner;  // the program run as `<runner> bench|tune ...`; empty: this one
   bool dry_run = false;
   bool force = false;  // rerun ok cases too (a failing rerun goes beside them as <case>.rerun.json)
+  // Rerun the ok cases that another build measured (their JSON's "build" is not this one's), as
+  // --force does, and keep those this build measured: a run resumed with new code ends up
+  // measured by one build, however many calls it takes.
+  bool rerun_other_builds = false;
   // Tests and $SLIDESPARSE_FAKE_GPU: run as if on this GPU instead of asking the driver.
   std::optional<RunHardware> hardware;
 };

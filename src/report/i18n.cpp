@@ -47,8 +47,8 @@ constexpr Strings kEnglish{
     .build_cases = "{0} cases",
     .mixed_builds =
         "The cases were measured by {0} builds ({1}): numbers of different code stand side by "
-        "side. Delete the case JSONs of the builds you do not want and resume the run to measure "
-        "them again with one build.",
+        "side. slidesparse prepare-bench --rerun-other-builds on this folder measures the cases of "
+        "the other builds again with its own.",
 
     .sec_tasks = "Tasks",
     .col_task = "Task",
@@ -212,9 +212,8 @@ constexpr Strings kChinese{
     .build_not_recorded = "未记录",
     .build_cases = "{0} 个用例",
     .mixed_builds =
-        "这些用例由 {0} 个构建测得（{1}）：不同代码测得的数字并列在一起。请删除不需要的构建的用例 "
-        "JSON，"
-        "再继续运行，用同一个构建重新测量。",
+        "这些用例由 {0} 个构建测得（{1}）：不同代码测得的数字并列在一起。对该目录运行 slidesparse "
+        "prepare-bench --rerun-other-builds，会用当前构建重新测量其他构建的用例。",
 
     .sec_tasks = "任务",
     .col_task = "任务",

@@ -10,6 +10,7 @@
 //   FAKE_ONCE_DIR    crash / hang only the first time (a flag file per case id there)
 //   FAKE_SLEEP   seconds per case; FAKE_CC: compute capability (fp8 skipped below 89)
 //   FAKE_HW_KEY  the hardware key written into cases and tuning folders
+//   FAKE_BUILD   the build written into cases (none when unset, as cases of old builds)
 //   FAKE_CALLS   file that gets one line per invocation: "bench <phase> <model> <dtype>
 //                <variant> M=<list>" or "tune <stage> <dtype list>"
 #pragma once
@@ -81,11 +82,14 @@ once() {  # true when the misbehaviour should happen now
 }
 write_case() {  # M status error_json metrics_json skip_reason_json
   local f="$jdir/${model}${name_phase}_M$1.json"
+  local build_field=""
+  [ -n "${FAKE_BUILD:-}" ] && build_field="\"build\": \"$FAKE_BUILD\","
   cat > "$f.tmp.$$" <<EOF
 {"schema": "slidesparse.case/1", "task": $task, "stage": "$stage", $phase_field "model": "$model",
  "dtype": "$dtype", "backend": "$backend", "sparsity": $spar, "M": $1, "status": "$2",
  "error": $3, "skip_reason": $5, "command": "fake bench $phase --model $model --M $1",
- "hardware_key": "$FAKE_HW_KEY", "gpu": {"name": "fake", "cc": "9.0", "driver": "1"},
+ "hardware_key": "$FAKE_HW_KEY", $build_field
+ "gpu": {"name": "fake", "cc": "9.0", "driver": "1"},
  "started_at": "2026-12-02T19:00:00Z", "wall_s": 0.1, "metrics": $4}
 EOF
   mv "$f.tmp.$$" "$f"

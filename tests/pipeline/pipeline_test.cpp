@@ -59,7 +59,7 @@ std::vector<std::string> read_lines(const fs::path& file) {
 
 const char* kFakeVars[] = {"FAKE_CRASH",      "FAKE_HANG",     "FAKE_FAIL",  "FAKE_STICKY",
                            "FAKE_EXIT_EARLY", "FAKE_ONCE_DIR", "FAKE_SLEEP", "FAKE_CC",
-                           "FAKE_HW_KEY",     "FAKE_CALLS"};
+                           "FAKE_HW_KEY",     "FAKE_CALLS",    "FAKE_BUILD"};
 
 class PipelineTest : public ::testing::Test {
  protected:
@@ -466,6 +466,33 @@ TEST_F(PipelineTest, ResumesAfterThePipelineIsKilled) {
   EXPECT_TRUE(resumed["finished_at"].is_string());
   EXPECT_EQ(resumed["tasks"][0]["status"], "succeeded");
   EXPECT_EQ(resumed["builds"], json::array({build_info().id()}));  // one build, named once
+}
+
+// --rerun-other-builds measures again the ok cases another build measured, and only those: one
+// call after a code change reruns them, the next finds everything done.
+TEST_F(PipelineTest, RerunOtherBuildsRemeasuresOnlyTheCasesOfOtherBuilds) {
+  ::setenv("FAKE_SLEEP", "0", 1);
+  PipelineOptions o = options();
+  o.prefill_m = {512, 1024};
+  ::setenv("FAKE_BUILD", "0.0.9+src.000000000000", 1);
+  EXPECT_EQ(run(o).exit_code, kExitOk) << output_;
+  ::setenv("FAKE_BUILD", build_info().id().c_str(), 1);
+  o.prefill_m = {512, 1024, 2048};
+  o.rerun_other_builds = true;
+  fs::remove(calls_);
+  EXPECT_EQ(run(o).exit_code, kExitOk) << output_;
+  ASSERT_EQ(bench_calls().size(), 1u);
+  EXPECT_NE(bench_calls()[0].find("M=512,1024,2048"), std::string::npos) << bench_calls()[0];
+  for (int64_t m : {512, 1024, 2048})
+    EXPECT_EQ(read_json(prefill_dir() / "json" /
+                        ("Llama3.2-1B_M" + std::to_string(m) + ".json"))["build"],
+              build_info().id())
+        << m;
+  EXPECT_EQ(output_.find("kept as done were measured by another build"), std::string::npos);
+  fs::remove(calls_);
+  EXPECT_EQ(run(o).exit_code, kExitOk) << output_;
+  EXPECT_TRUE(bench_calls().empty());  // all measured by this build now
+  EXPECT_EQ(read_json(o.results_dir / "run.json")["options"]["rerun_other_builds"], true);
 }
 
 // A run resumed by another build says so, keeps the done cases, and run.json names both builds.
