@@ -198,9 +198,12 @@ class Pipeline {
   // Whether this call leaves the case as it is: ok or skipped for this hardware, unless --force,
   // or --rerun-other-builds and another build measured it.
   bool done(const StoredCase& c) const;
+  // An ok case whose JSON names another build than this one (or none).
+  bool of_other_build(const StoredCase& c) const { return c.status == "ok" && c.build != build_; }
 
   const PipelineOptions& o_;
   std::ostream& out_;
+  const std::string build_ = build_info().id();
   RunHardware hw_;
   Plan plan_;
   fs::path runner_;
@@ -232,7 +235,7 @@ std::string Pipeline::output_display(const fs::path& file) const {
 
 bool Pipeline::done(const StoredCase& c) const {
   if (o_.force || !c.done_for(hw_.hardware_key)) return false;
-  return !(o_.rerun_other_builds && c.status == "ok" && c.build != build_info().id());
+  return !(o_.rerun_other_builds && of_other_build(c));
 }
 
 std::string Pipeline::case_line(const BenchGroup& g, int64_t m, const StoredCase& c) const {
@@ -413,16 +416,15 @@ void Pipeline::open_record() {
       {"rerun_other_builds", o_.rerun_other_builds},
       {"runner", runner_.string()}};
   record_.add_plan(call_options);  // before options is replaced: an old record keeps its matrix
-  const std::string build = build_info().id();
   if (!record_.builds.empty() &&
-      std::find(record_.builds.begin(), record_.builds.end(), build) == record_.builds.end()) {
+      std::find(record_.builds.begin(), record_.builds.end(), build_) == record_.builds.end()) {
     std::string earlier;
     for (const std::string& b : record_.builds) earlier += (earlier.empty() ? "" : ", ") + b;
-    say("warning: this build (" + build + ") is not the one that measured the run's earlier " +
+    say("warning: this build (" + build_ + ") is not the one that measured the run's earlier " +
         "cases (" + earlier + "); they are kept as done unless --rerun-other-builds, and the " +
         "report lists the builds");
   }
-  record_.add_build(build);
+  record_.add_build(build_);
   record_.options = std::move(call_options);
   // Notes of an earlier call that may no longer hold; this call adds them again if they do.
   for (const char* prefix : {"stopped at the time budget", "interrupted", "no GPU"})
@@ -1017,7 +1019,6 @@ PipelineResult Pipeline::run() {
   int todo_cases = 0;
   double todo_weight = 0;
   std::map<std::string, int64_t> kept_of_other_builds;  // done cases this build did not measure
-  const std::string build = build_info().id();
   for (const BenchGroup& g : plan_.groups) {
     if (!g.skip_reason.empty()) continue;
     for (int64_t m : g.ms) {
@@ -1025,7 +1026,7 @@ PipelineResult Pipeline::run() {
       if (!done(c)) {
         ++todo_cases;
         todo_weight += g.case_weight(m);
-      } else if (c.status == "ok" && c.build != build) {
+      } else if (of_other_build(c)) {
         ++kept_of_other_builds[c.build];
       }
     }
@@ -1041,7 +1042,7 @@ PipelineResult Pipeline::run() {
                std::to_string(n);
     }
     say("warning: " + std::to_string(kept) + " ok cases kept as done were measured by another " +
-        "build than this one (" + build + "; theirs: " + which + "); --rerun-other-builds " +
+        "build than this one (" + build_ + "; theirs: " + which + "); --rerun-other-builds " +
         "measures them again with this build");
   }
 

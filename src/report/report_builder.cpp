@@ -91,6 +91,11 @@ ReportContext::ReportContext(const ResultsModel& r, const Strings& strings)
     for (const TaskRecord& t : r.run->tasks)
       if (t.status == "not_run" || t.status.empty())
         unfinished_tasks.push_back(std::to_string(t.id) + " " + t.name);
+  std::map<std::string, int64_t> counts;
+  for (const CaseResult& c : r.cases) ++counts[c.build];
+  builds.assign(counts.begin(), counts.end());
+  std::stable_sort(builds.begin(), builds.end(),
+                   [](const auto& a, const auto& b) { return a.second > b.second; });
 }
 
 std::string stage_label(const Strings& s, const std::string& stage) {
@@ -217,16 +222,6 @@ void add_headline_table(const ReportContext& ctx, Section& sec) {
   sec.blocks.push_back(std::move(t));
 }
 
-// The builds that measured the cases, most cases first ("" = not recorded), with their counts.
-std::vector<std::pair<std::string, int64_t>> builds_of(const ResultsModel& results) {
-  std::map<std::string, int64_t> counts;
-  for (const CaseResult& c : results.cases) ++counts[c.build];
-  std::vector<std::pair<std::string, int64_t>> out(counts.begin(), counts.end());
-  std::stable_sort(out.begin(), out.end(),
-                   [](const auto& a, const auto& b) { return a.second > b.second; });
-  return out;
-}
-
 std::string builds_text(const Strings& s,
                         const std::vector<std::pair<std::string, int64_t>>& builds) {
   std::vector<std::string> parts;
@@ -252,9 +247,10 @@ void add_overview(const ReportContext& ctx, Document& doc) {
     partial.push_back(fill(s.partial_missing_cases, {std::to_string(ctx.missing.size())}));
   if (!partial.empty())
     sec.blocks.push_back(Paragraph{fill(s.partial_banner, {join(partial, "; ")}), true});
-  if (const auto builds = builds_of(ctx.results); builds.size() > 1)
+  if (ctx.builds.size() > 1)
     sec.blocks.push_back(Paragraph{
-        fill(s.mixed_builds, {std::to_string(builds.size()), builds_text(s, builds)}), true});
+        fill(s.mixed_builds, {std::to_string(ctx.builds.size()), builds_text(s, ctx.builds)}),
+        true});
   int64_t ok = 0, failed = 0, skipped = 0;
   for (const auto& c : ctx.results.cases) {
     ok += c.status == CaseStatus::kOk;
@@ -333,9 +329,9 @@ void add_hardware(const ReportContext& ctx, Document& doc) {
   t.rows.push_back(
       {cell(s.hw_key),
        code_cell(ctx.results.hardware_key.empty() ? kDash : ctx.results.hardware_key)});
-  if (const auto builds = builds_of(ctx.results); !builds.empty())
-    t.rows.push_back(
-        {cell(s.hw_build), cell(builds_text(s, builds), builds.size() > 1 ? "missing" : "")});
+  if (!ctx.builds.empty())
+    t.rows.push_back({cell(s.hw_build),
+                      cell(builds_text(s, ctx.builds), ctx.builds.size() > 1 ? "missing" : "")});
   if (ctx.results.run) {
     const RunRecord& run = *ctx.results.run;
     t.rows.push_back({cell(s.hw_started), cell(run.started_at.empty() ? kDash : run.started_at)});

@@ -19,6 +19,8 @@ struct ReportContext {
   std::vector<StageMatrix> matrices;
   std::vector<MissingCase> missing;
   std::vector<std::string> unfinished_tasks;  // "7 decode"
+  // The builds that measured the cases, most cases first ("" = not recorded), with their counts.
+  std::vector<std::pair<std::string, int64_t>> builds;
 
   ReportContext(const ResultsModel& r, const Strings& strings);
   // No run.json, a task not run, or cases missing from the matrix.
